@@ -1,0 +1,1 @@
+"""Data stages: crawl, extract, filter, dedup, scrub, and the shard executor they share."""

@@ -1,0 +1,279 @@
+"""`llmkit inspect`: any artifact (or plain Parquet) as rich tables, or as JSON.
+
+`describe()` gathers everything worth showing into one dict; `render_inspect()` draws it and
+`--json` prints it, so the terminal view and the JSON never disagree.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.panel import Panel
+from rich.table import Table
+from rich.tree import Tree
+
+from llmkit import artifacts
+from llmkit.errors import UserError
+
+MAX_CELL = 160
+SPARK = "▁▂▃▄▅▆▇█"
+
+
+def describe(path: str | Path, rows: int = 5) -> dict:
+    """Everything `inspect` shows about `path`, as plain JSON-able data."""
+    art = artifacts.open_artifact(path)
+    info: dict = {"path": str(art.path), "kind": art.kind}
+    m = art.manifest
+    if m:
+        info["header"] = {k: m.get(k) for k in ("kind", "stage", "created", "duration_s", "llmkit_version")}
+        info["config"] = m.get("config", {})
+        info["counts"] = m.get("counts", {})
+        info["stats"] = m.get("stats", {})
+        info["lineage"] = artifacts.lineage(art.path)
+    if art.kind == "checkpoint":
+        info["checkpoint"] = describe_checkpoint(art.path)
+    if art.kind == "tokenizer" or (art.path / "tokenizer.json").is_file():
+        info["tokenizer"] = describe_tokenizer(art.path / "tokenizer.json")
+    if art.parts:
+        info["table"] = describe_table(art.parts, rows)
+    if art.rejected_parts():
+        info["rejected"] = describe_rejected(art.rejected_parts())
+    return info
+
+
+def describe_table(parts: list[Path], rows: int) -> dict:
+    schema = artifacts.read_schema(parts)
+    head = []
+    if rows:
+        for batch in artifacts.iter_batches(parts, batch_size=max(rows, 1)):
+            head.extend(batch.to_pylist()[: rows - len(head)])
+            if len(head) >= rows:
+                break
+    return {
+        "rows": artifacts.count_rows(parts),
+        "parts": len(parts),
+        "bytes": sum(p.stat().st_size for p in parts),
+        "schema": [{"name": f.name, "type": str(f.type)} for f in schema] if schema else [],
+        "head": head,
+    }
+
+
+def describe_rejected(parts: list[Path]) -> dict:
+    """Rejected row count and counts per reason (the reason's name, without its measured value)."""
+    reasons: Counter = Counter()
+    schema = artifacts.read_schema(parts)
+    if schema is not None and "reason" in schema.names:
+        for batch in artifacts.iter_batches(parts, columns=["reason"]):
+            reasons.update(str(r).split(" ")[0] for r in batch.column(0).to_pylist())
+    return {"rows": artifacts.count_rows(parts), "reasons": dict(reasons.most_common())}
+
+
+def describe_checkpoint(path: Path) -> dict:
+    """Model config, parameter count (from the safetensors header, no weights loaded) and last metrics."""
+    out: dict = {}
+    if (path / "config.json").is_file():
+        out["model_config"] = json.loads((path / "config.json").read_text())
+    weights = path / "model.safetensors"
+    if weights.is_file():
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(weights), framework="numpy") as f:
+                shapes = {k: f.get_slice(k).get_shape() for k in f.keys()}  # noqa: SIM118 (safe_open is not a dict)
+        except Exception as e:  # safetensors raises its own error types for corrupt headers
+            raise UserError(f"{weights} is not a valid safetensors file: {e}") from e
+        n = 0
+        for shape in shapes.values():
+            size = 1
+            for d in shape:
+                size *= d
+            n += size
+        out["parameters"] = n
+        out["tensors"] = len(shapes)
+    metrics = path / "metrics.parquet"
+    if metrics.is_file():
+        table = artifacts.open_parquet(metrics).read()
+        out["metrics_rows"] = table.num_rows
+        if table.num_rows:
+            out["last_metrics"] = table.slice(table.num_rows - 1).to_pylist()[0]
+            if "loss" in table.column_names:
+                out["loss_curve"] = [v for v in table.column("loss").to_pylist() if v is not None]
+    return out
+
+
+def describe_tokenizer(path: Path) -> dict:
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path} is corrupt: {e}") from e
+    model = data.get("model", {})
+    added = data.get("added_tokens", [])
+    return {
+        "type": model.get("type"),
+        "vocab_size": len(model.get("vocab", {}))
+        + sum(1 for t in added if t["content"] not in model.get("vocab", {})),
+        "merges": len(model.get("merges", [])),
+        "special_tokens": {t["content"]: t["id"] for t in added if t.get("special")},
+    }
+
+
+# --------------------------------------------------------------------------------------- rendering
+
+
+def render_inspect(path: str | Path, rows: int, console: Console) -> None:
+    info = describe(path, rows)
+    if "header" in info:
+        h = info["header"]
+        grid = Table.grid(padding=(0, 2))
+        for key in ("kind", "stage", "created", "duration_s", "llmkit_version"):
+            grid.add_row(f"[bold]{key}[/]", str(h.get(key)))
+        for key, value in info.get("counts", {}).items():
+            grid.add_row(f"[bold]{key}[/]", f"{value:,}" if isinstance(value, int) else str(value))
+        console.print(Panel(grid, title=f"[bold]{escape(info['path'])}[/]", expand=False))
+        if info["lineage"]["inputs"]:
+            console.print(lineage_tree(info["lineage"]))
+        if info["config"]:
+            console.print(kv_table("config", info["config"]))
+        stats = dict(info.get("stats", {}))
+        if "funnel" in stats:
+            console.print(funnel_table(stats.pop("funnel")))
+        if stats:
+            console.print(kv_table("stats", stats))
+    else:
+        console.print(
+            Panel(
+                "plain Parquet (no llmkit manifest)", title=f"[bold]{escape(info['path'])}[/]", expand=False
+            )
+        )
+    if "checkpoint" in info:
+        console.print(checkpoint_panel(info["checkpoint"]))
+    if info.get("tokenizer"):
+        console.print(kv_table("tokenizer", info["tokenizer"]))
+    if "table" in info:
+        t = info["table"]
+        console.print(schema_table(t))
+        if t["head"]:
+            console.print(rows_table(t["head"], t["rows"]))
+    if "rejected" in info:
+        r = info["rejected"]
+        table = Table(title=f"rejected/ ({r['rows']:,} rows)", title_justify="left")
+        table.add_column("reason")
+        table.add_column("rows", justify="right")
+        for reason, n in r["reasons"].items():
+            table.add_row(escape(reason), f"{n:,}")
+        console.print(table)
+
+
+def lineage_tree(node: dict) -> Tree:
+    def label(n: dict) -> str:
+        kind = n.get("kind") or "?"
+        extra = f" [dim]({n['stage']}, {n.get('created')})[/]" if n.get("stage") else ""
+        missing = " [red](missing)[/]" if n.get("missing") else ""
+        return f"[cyan]{kind}[/] {escape(str(n['path']))}{extra}{missing}"
+
+    def add(tree: Tree, n: dict) -> None:
+        for child in n.get("inputs", []):
+            add(tree.add(label(child)), child)
+
+    tree = Tree(f"[bold]lineage[/] {label(node)}")
+    add(tree, node)
+    return tree
+
+
+def kv_table(title: str, data: dict) -> Table:
+    table = Table(title=title, title_justify="left", show_header=False)
+    table.add_column("key", style="bold")
+    table.add_column("value")
+    for key, value in data.items():
+        table.add_row(str(key), truncate(value))
+    return table
+
+
+def funnel_table(funnel: list[dict]) -> Table:
+    """Documents in → out per step, with each removal reason and its count."""
+    table = Table(title="funnel", title_justify="left")
+    for col, justify in (
+        ("step", "left"),
+        ("in", "right"),
+        ("out", "right"),
+        ("kept", "right"),
+        ("removed by reason", "left"),
+    ):
+        table.add_column(col, justify=justify)
+    for step in funnel:
+        n_in, n_out = step.get("in", 0), step.get("out", 0)
+        kept = f"{100 * n_out / n_in:.1f}%" if n_in else "-"
+        reasons = ", ".join(
+            f"{r} {c:,}" for r, c in sorted(step.get("removed", {}).items(), key=lambda x: -x[1])
+        )
+        table.add_row(escape(str(step.get("step"))), f"{n_in:,}", f"{n_out:,}", kept, escape(reasons) or "-")
+    return table
+
+
+def checkpoint_panel(ck: dict) -> Table:
+    table = Table(title="checkpoint", title_justify="left", show_header=False)
+    table.add_column("key", style="bold")
+    table.add_column("value")
+    if "parameters" in ck:
+        table.add_row("parameters", f"{ck['parameters']:,} ({ck['tensors']} tensors)")
+    for key, value in ck.get("model_config", {}).items():
+        table.add_row(f"model.{key}", truncate(value))
+    for key, value in ck.get("last_metrics", {}).items():
+        table.add_row(f"last.{key}", f"{value:.4g}" if isinstance(value, float) else truncate(value))
+    if ck.get("loss_curve"):
+        table.add_row("loss", sparkline(ck["loss_curve"]))
+    return table
+
+
+def schema_table(t: dict) -> Table:
+    table = Table(
+        title=f"schema ({t['rows']:,} rows in {t['parts']} part(s), {t['bytes'] / 1e6:.2f} MB)",
+        title_justify="left",
+    )
+    table.add_column("column", style="bold")
+    table.add_column("type")
+    for f in t["schema"]:
+        table.add_row(f["name"], f["type"])
+    return table
+
+
+def rows_table(head: list[dict], total: int) -> Table:
+    table = Table(title=f"first {len(head)} of {total:,} rows", title_justify="left", show_lines=True)
+    columns = list(head[0].keys())
+    for col in columns:
+        table.add_column(col, overflow="fold", max_width=60 if col in ("text", "html", "content") else 30)
+    for row in head:
+        table.add_row(*(truncate(row.get(c)) for c in columns))
+    return table
+
+
+def truncate(value, limit: int = MAX_CELL) -> str:
+    """A cell's text: long strings cut with the count of what was cut, long lists shortened."""
+    if isinstance(value, bytes):
+        value = f"<{len(value):,} bytes>"
+    elif isinstance(value, list) and len(value) > 12:
+        value = f"[{', '.join(map(str, value[:12]))}, … {len(value) - 12:,} more]"
+    elif isinstance(value, dict | list):
+        value = json.dumps(value, ensure_ascii=False, default=str)
+    s = str(value).replace("\n", "⏎ ")
+    if len(s) > limit:
+        s = s[:limit] + f"… (+{len(s) - limit:,} chars)"
+    return escape(s)  # page text often holds [brackets] that rich would read as markup
+
+
+def sparkline(values: list[float], width: int = 40) -> str:
+    """A terminal sparkline of a curve, downsampled to `width` points, with its first and last value."""
+    if not values:
+        return ""
+    step = max(1, len(values) // width)
+    pts = [sum(values[i : i + step]) / len(values[i : i + step]) for i in range(0, len(values), step)]
+    lo, hi = min(pts), max(pts)
+    span = (hi - lo) or 1.0
+    line = "".join(SPARK[int((v - lo) / span * (len(SPARK) - 1))] for v in pts)
+    return f"{values[0]:.3f} {line} {values[-1]:.3f}"
