@@ -15,7 +15,7 @@ from pathlib import Path
 from safetensors import safe_open
 from safetensors.numpy import save_file
 
-from llmkit.artifacts import open_artifact, partial_path, write_json_atomic
+from llmkit.artifacts import open_checkpoint, partial_path, write_json_atomic
 from llmkit.errors import UserError
 
 FORMATS = ("hf",)
@@ -73,11 +73,8 @@ def export_hf(checkpoint: str | Path, out: str | Path, force: bool = False) -> d
     the chat template), special_tokens_map.json, generation_config.json. Written into
     `out.partial/` and renamed, like every artifact.
     """
-    ckpt = open_artifact(checkpoint, kinds=["checkpoint"], allow_plain_parquet=False).path
-    for name in ("config.json", "model.safetensors", "tokenizer.json"):
-        if not (ckpt / name).is_file():
-            raise UserError(f"{ckpt} has no {name}; it is not a complete checkpoint")
-    cfg = json.loads((ckpt / "config.json").read_text())
+    checkpoint = open_checkpoint(checkpoint)
+    ckpt, cfg = checkpoint.path, checkpoint.model_config
     vocab = _token_ids(ckpt / "tokenizer.json")
     special_ids = {k: vocab[tok] for k, tok in SPECIAL.items() if tok in vocab}
     if len(special_ids) != len(SPECIAL):

@@ -51,3 +51,41 @@ def assert_one_line_error(result: Result, *fragments: str, code: int = 2) -> Non
 @pytest.fixture
 def cli():
     return run_cli
+
+
+# --------------------------------------------------------------------------------------- tiny models
+
+TOKENIZER_TEXT = (
+    "The river runs past the old mill, and the miller counts 1234 sacks of grain each autumn.\n"
+    "Bread rises slowly in a warm kitchen; patience is the baker's main ingredient.\n"
+    "Émilie visited Zürich in 2019 — 東京 too — and wrote 42 postcards. 🙂\n"
+) * 40
+
+
+def make_tokenizer(root: Path, vocab_size: int = 320):
+    """A real byte-level BPE trained on a few KB of text (fast), loaded."""
+    from llmkit.tokenizer import load_tokenizer, train_tokenizer
+
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "text.txt").write_text(TOKENIZER_TEXT, encoding="utf-8")
+    train_tokenizer(root / "text.txt", root / "tokenizer", vocab_size=vocab_size, show_progress=False)
+    return load_tokenizer(root / "tokenizer")
+
+
+def make_checkpoint(path: Path, tokenizer, tie: bool = True, seed: int = 0, **overrides):
+    """A small random-weight checkpoint written with the real checkpoint writer; returns the model."""
+    import torch
+
+    from llmkit.artifacts import save_checkpoint
+    from llmkit.model import Transformer, model_config
+
+    torch.manual_seed(seed)
+    shape = dict(n_layers=2, d_model=64, n_heads=4, n_kv_heads=2, ffn_hidden=96, seq_len=64) | overrides
+    cfg = model_config("tiny", vocab_size=tokenizer.vocab_size, tie_embeddings=tie, **shape)
+    model = Transformer(cfg)
+    with torch.no_grad():  # non-trivial norm gains, so a mis-mapped norm would show
+        for name, p in model.named_parameters():
+            if name.endswith("norm.weight"):
+                p.uniform_(0.5, 1.5)
+    save_checkpoint(path, model.weights(), cfg.to_dict(), tokenizer.path, stage="test")
+    return model.eval()

@@ -7,53 +7,15 @@ import json
 import pytest
 import torch
 import transformers  # in the dev extra: the round trip needs the real library
-from conftest import assert_one_line_error, run_cli
-from safetensors.torch import save_file
+from conftest import TOKENIZER_TEXT, assert_one_line_error, make_checkpoint, make_tokenizer, run_cli
 
 from llmkit.artifacts import ArtifactWriter
 from llmkit.export import export_hf
-from llmkit.model import Transformer, model_config
-from llmkit.tokenizer import load_tokenizer, train_tokenizer
-
-TEXT = (
-    "The river runs past the old mill, and the miller counts 1234 sacks of grain each autumn.\n"
-    "Bread rises slowly in a warm kitchen; patience is the baker's main ingredient.\n"
-    "Émilie visited Zürich in 2019 — 東京 too — and wrote 42 postcards. 🙂\n"
-) * 40
 
 
 @pytest.fixture(scope="module")
 def tokenizer(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tok")
-    (root / "text.txt").write_text(TEXT, encoding="utf-8")
-    train_tokenizer(root / "text.txt", root / "tokenizer", vocab_size=320, show_progress=False)
-    return load_tokenizer(root / "tokenizer")
-
-
-def make_checkpoint(path, tokenizer, tie: bool):
-    torch.manual_seed(0)
-    cfg = model_config(
-        "tiny",
-        vocab_size=tokenizer.vocab_size,
-        n_layers=2,
-        d_model=64,
-        n_heads=4,
-        n_kv_heads=2,
-        ffn_hidden=96,
-        seq_len=64,
-        tie_embeddings=tie,
-    )
-    model = Transformer(cfg)
-    with torch.no_grad():  # non-trivial norm gains, so a mis-mapped norm would show
-        for name, p in model.named_parameters():
-            if name.endswith("layernorm.weight") or name == "norm.weight":
-                p.uniform_(0.5, 1.5)
-    with ArtifactWriter(path, kind="checkpoint", stage="pretrain") as w:
-        save_file({k: v.contiguous() for k, v in model.weights().items()}, str(w.path / "model.safetensors"))
-        (w.path / "config.json").write_text(json.dumps(cfg.to_dict()))
-        (w.path / "tokenizer.json").write_bytes(tokenizer.path.read_bytes())
-        w.commit()
-    return model.eval()
+    return make_tokenizer(tmp_path_factory.mktemp("tok"))
 
 
 @pytest.mark.parametrize("tie", [True, False])
@@ -74,7 +36,12 @@ def test_hf_tokenizer_gives_the_same_ids_and_chat_template(tmp_path, tokenizer):
     make_checkpoint(tmp_path / "ckpt", tokenizer, tie=True)
     export_hf(tmp_path / "ckpt", tmp_path / "hf")
     hf_tok = transformers.AutoTokenizer.from_pretrained(tmp_path / "hf")
-    for text in ["Hello world", TEXT[:300], "  spaces\tand\nnewlines  ", "digits 1234567 and 東京 🙂"]:
+    for text in [
+        "Hello world",
+        TOKENIZER_TEXT[:300],
+        "  spaces\tand\nnewlines  ",
+        "digits 1234567 and 東京 🙂",
+    ]:
         assert hf_tok(text)["input_ids"] == tokenizer.encode(text)
     messages = [{"role": "user", "content": "What is 2 + 2?"}, {"role": "assistant", "content": "It is 4."}]
     ids, _ = tokenizer.render_chat(messages)
@@ -113,5 +80,5 @@ def test_export_cli_and_errors(tmp_path, tokenizer):
         run_cli("export", tmp_path / "docs", tmp_path / "z"), "is a 'docs' artifact; expected 'checkpoint'"
     )
     (tmp_path / "ckpt" / "model.safetensors").unlink()
-    assert_one_line_error(run_cli("export", tmp_path / "ckpt", tmp_path / "w"), "no model.safetensors")
+    assert_one_line_error(run_cli("export", tmp_path / "ckpt", tmp_path / "w"), "model.safetensors is missing")
     assert not (tmp_path / "w").exists() and not (tmp_path / "w.partial").exists()

@@ -1,0 +1,384 @@
+"""`llmkit eval`: score a checkpoint on tasks; write an eval artifact with metrics and per-example rows.
+
+Task types, each one function `(model, tokenizer, task) -> (metrics, examples)`, detected from the
+task's data (or named in a suite file):
+
+- `lm`: loss, perplexity and bits per byte on a tokens artifact (its val split) or a raw text file
+  (also nats per character, which compares across tokenizers).
+- `multiple_choice`: JSONL rows `{"context", "choices", "label"}`; `acc` picks the choice with the
+  highest log-likelihood given the context, `acc_norm` divides it by the choice's length in
+  characters (lm-evaluation-harness conventions).
+- `exact_match`: JSONL rows `{"prompt", "answer"}` (prompt as text or chat messages) or a prompts
+  artifact; greedy generation in the chat template, then answer extraction (`#### N`, else the last
+  number, or `--answer-regex`) compared with the reference.
+
+The artifact's main table holds one row per (task, metric); `examples/` holds one row per example
+(prompt, response, target, score) so failures can be read.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from llmkit.artifacts import (
+    ArtifactWriter,
+    ParquetPartWriter,
+    iter_rows,
+    open_artifact,
+    parquet_files,
+    read_manifest,
+)
+from llmkit.errors import UserError
+
+TASK_TYPES = ("lm", "multiple_choice", "exact_match")
+
+
+@dataclass
+class Task:
+    name: str
+    path: Path
+    type: str
+    options: dict = field(default_factory=dict)
+
+
+@dataclass
+class EvalConfig:
+    max_examples: int | None = None  # per task; None: all
+    max_new_tokens: int = 32
+    batch_size: int = 8
+    answer_regex: str | None = None
+    device: str = "auto"
+
+
+# --------------------------------------------------------------------------------------- tasks
+
+
+def detect_task(path: str | Path, name: str | None = None, task_type: str | None = None, **options) -> Task:
+    """A Task for `path`, its type read from the data when not given."""
+    p = Path(path)
+    if not p.exists():
+        raise UserError(f"task {p} does not exist")
+    if task_type is None:
+        if p.is_dir():
+            kind = read_manifest(p)["kind"]
+            task_type = {"tokens": "lm", "prompts": "exact_match"}.get(kind)
+            if task_type is None:
+                raise UserError(
+                    f"{p} is a '{kind}' artifact; eval takes 'tokens' or 'prompts' artifacts, text or JSONL files"
+                )
+        elif p.suffix in (".txt", ".md"):
+            task_type = "lm"
+        else:
+            row = next(iter(read_jsonl(p, limit=1)), None)
+            if row is None:
+                raise UserError(f"task file {p} has no rows")
+            if {"context", "choices", "label"} <= set(row):
+                task_type = "multiple_choice"
+            elif "answer" in row and ("prompt" in row or "question" in row):
+                task_type = "exact_match"
+            else:
+                raise UserError(
+                    f"cannot tell the task type of {p} from its keys {sorted(row)}: expected context/choices/label "
+                    "(multiple choice) or prompt/answer (exact match)"
+                )
+    if task_type not in TASK_TYPES:
+        raise UserError(f"unknown task type {task_type!r} for {p} (types: {', '.join(TASK_TYPES)})")
+    return Task(name or (p.stem if p.is_file() else p.name), p, task_type, options)
+
+
+def read_suite(path: str | Path) -> list[Task]:
+    """Tasks from a TOML suite: `[[tasks]]` tables with `path` and optional `name`, `type`, options."""
+    p = Path(path)
+    try:
+        suite = tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError as e:
+        raise UserError(f"suite file {p} does not exist") from e
+    except tomllib.TOMLDecodeError as e:
+        raise UserError(f"suite file {p} is not valid TOML: {e}") from e
+    entries = suite.get("tasks")
+    if not isinstance(entries, list) or not entries:
+        raise UserError(f"suite file {p} has no [[tasks]] entries")
+    tasks = []
+    for entry in entries:
+        if "path" not in entry:
+            raise UserError(f"suite file {p}: every [[tasks]] entry needs a path")
+        path_ = Path(entry["path"])
+        path_ = path_ if path_.is_absolute() or path_.exists() else p.parent / path_
+        opts = {k: v for k, v in entry.items() if k not in ("path", "name", "type")}
+        tasks.append(detect_task(path_, entry.get("name"), entry.get("type"), **opts))
+    return tasks
+
+
+def read_jsonl(path: Path, limit: int | None = None):
+    """Rows of a JSONL file; a malformed line is a UserError naming the line."""
+    n = 0
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for i, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise UserError(f"{path}:{i} is not valid JSON: {e.msg}") from e
+            if not isinstance(row, dict):
+                raise UserError(f"{path}:{i} is not a JSON object")
+            yield row
+            n += 1
+            if limit is not None and n >= limit:
+                return
+
+
+# --------------------------------------------------------------------------------------- scoring
+
+
+@torch.no_grad()
+def sequence_logprobs(model, sequences: list[list[int]], starts: list[int]) -> list[float]:
+    """Sum of log p(token_i | tokens_<i) over positions i >= start, for each sequence (batched, padded)."""
+    width = max(len(s) for s in sequences)
+    device = next(model.parameters()).device
+    ids = torch.zeros(len(sequences), width, dtype=torch.long, device=device)
+    for row, seq in enumerate(sequences):
+        ids[row, : len(seq)] = torch.tensor(seq, device=device)
+    # the last token is only ever a target; right padding is never seen by causal attention
+    logprobs = model(ids[:, :-1]).float().log_softmax(dim=-1)
+    totals = []
+    for row, (seq, start) in enumerate(zip(sequences, starts, strict=True)):
+        targets = torch.tensor(seq[start:], device=device)
+        totals.append(logprobs[row, start - 1 : len(seq) - 1].gather(-1, targets[:, None]).sum().item())
+    return totals
+
+
+def eval_lm(model, tokenizer, task: Task, cfg: EvalConfig):
+    """Loss, perplexity, bits per byte (and nats per char for text) over non-overlapping windows."""
+    seq_len = model.config.seq_len
+    if task.path.is_dir():
+        art = open_artifact(task.path, kinds=["tokens"])
+        files = parquet_files(art.path / "val") or parquet_files(art.path / "train")
+        docs = [r["input_ids"] for r in iter_rows(files, columns=["input_ids"])]
+        if cfg.max_examples:
+            docs = docs[: cfg.max_examples]
+        stream = [t for d in docs for t in d]
+        n_bytes = sum(len(tokenizer.decode([t for t in d if t != tokenizer.eot_id]).encode()) for d in docs)
+        n_chars = None
+    else:
+        text = task.path.read_text(encoding="utf-8", errors="replace")
+        stream = tokenizer.encode(text)
+        n_bytes, n_chars = len(text.encode()), len(text)
+    if len(stream) < 2:
+        raise UserError(f"task {task.name}: {task.path} has fewer than 2 tokens to evaluate")
+    if tokenizer.vocab_size != model.config.vocab_size or max(stream) >= model.config.vocab_size:
+        raise UserError(
+            f"task {task.name}: token ids do not fit the model's vocabulary of {model.config.vocab_size:,}"
+        )
+    windows = [stream[i : i + seq_len + 1] for i in range(0, len(stream) - 1, seq_len)]
+    windows = [w for w in windows if len(w) > 1]
+    total_nats, total_tokens = 0.0, 0
+    for i in range(0, len(windows), cfg.batch_size):
+        batch = windows[i : i + cfg.batch_size]
+        total_nats -= sum(sequence_logprobs(model, batch, [1] * len(batch)))
+        total_tokens += sum(len(w) - 1 for w in batch)
+    loss = total_nats / total_tokens
+    metrics = {
+        "loss": loss,
+        "perplexity": math.exp(min(loss, 50)),
+        "bits_per_byte": total_nats / math.log(2) / n_bytes,
+        "tokens": total_tokens,
+    }
+    if n_chars:
+        metrics["nats_per_char"] = total_nats / n_chars
+    return metrics, []
+
+
+def eval_multiple_choice(model, tokenizer, task: Task, cfg: EvalConfig):
+    seq_len = model.config.seq_len
+    correct = correct_norm = 0
+    examples = []
+    for i, row in enumerate(read_jsonl(task.path, limit=cfg.max_examples)):
+        context, choices, label = row.get("context"), row.get("choices"), row.get("label")
+        if (
+            not isinstance(context, str)
+            or not isinstance(choices, list)
+            or not choices
+            or not isinstance(label, int)
+            or not 0 <= label < len(choices)
+        ):
+            raise UserError(
+                f"{task.path}: row {i + 1} needs a string context, a non-empty choices list and an integer label indexing it"
+            )
+        ctx = tokenizer.encode(context)
+        sequences, starts = [], []
+        for choice in choices:
+            cont = tokenizer.encode(str(choice))
+            seq = (ctx + cont)[-(seq_len + 1) :]  # keep the end: the continuation and as much context as fits
+            sequences.append(seq)
+            starts.append(max(1, len(seq) - len(cont)))
+        lls = sequence_logprobs(model, sequences, starts)
+        pick = max(range(len(choices)), key=lambda c: lls[c])
+        pick_norm = max(range(len(choices)), key=lambda c: lls[c] / max(1, len(str(choices[c]))))
+        correct += pick == label
+        correct_norm += pick_norm == label
+        examples.append(
+            {
+                "prompt": context,
+                "response": str(choices[pick]),
+                "target": str(choices[label]),
+                "score": float(pick == label),
+            }
+        )
+    if not examples:
+        raise UserError(f"task file {task.path} has no rows")
+    n = len(examples)
+    return {"acc": correct / n, "acc_norm": correct_norm / n, "examples": n}, examples
+
+
+NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+
+
+def extract_answer(text: str, regex: str | None = None) -> str | None:
+    """The answer in a response: a regex's first group, else the number after '####', else the last number."""
+    if regex:
+        m = re.search(regex, text)
+        return (m.group(1) if m.groups() else m.group(0)).strip() if m else None
+    if "####" in text:
+        m = NUMBER.search(text.split("####", 1)[1])
+        return m.group(0).replace(",", "") if m else None
+    numbers = NUMBER.findall(text)
+    return numbers[-1].replace(",", "") if numbers else None
+
+
+def answers_match(predicted: str | None, target: str) -> bool:
+    if predicted is None:
+        return False
+    try:
+        return float(predicted.replace(",", "")) == float(target.replace(",", ""))
+    except ValueError:
+        return predicted.strip().lower() == target.strip().lower()
+
+
+def exact_match_rows(task: Task, limit: int | None):
+    if task.path.is_dir():
+        rows = iter_rows(open_artifact(task.path, kinds=["prompts"]).parts)
+    else:
+        rows = read_jsonl(task.path)
+    for i, row in enumerate(rows):
+        if limit is not None and i >= limit:
+            return
+        prompt = row.get("prompt", row.get("question"))
+        messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
+        if not messages or row.get("answer") is None:
+            raise UserError(f"{task.path}: row {i + 1} needs a prompt and an answer")
+        yield messages, str(row["answer"])
+
+
+def eval_exact_match(model, tokenizer, task: Task, cfg: EvalConfig):
+    from llmkit.sampling import SamplingConfig, generate
+
+    regex = task.options.get("answer_regex", cfg.answer_regex)
+    rows = list(exact_match_rows(task, cfg.max_examples))
+    if not rows:
+        raise UserError(f"task {task.path} has no rows")
+    room = model.config.seq_len - cfg.max_new_tokens
+    if room <= 0:
+        raise UserError(
+            f"--max-new-tokens {cfg.max_new_tokens} leaves no room for a prompt in the context of {model.config.seq_len}"
+        )
+    sampling = SamplingConfig(max_new_tokens=cfg.max_new_tokens, temperature=0.0)
+    examples = []
+    for i in range(0, len(rows), cfg.batch_size):
+        batch = rows[i : i + cfg.batch_size]
+        prompts = [
+            tokenizer.render_chat(messages, add_generation_prompt=True)[0][-room:] for messages, _ in batch
+        ]
+        outputs = generate(model, prompts, sampling, stop_ids=[tokenizer.im_end_id, tokenizer.eot_id])
+        for (messages, target), out in zip(batch, outputs, strict=True):
+            response = tokenizer.decode([t for t in out if t not in (tokenizer.im_end_id, tokenizer.eot_id)])
+            predicted = extract_answer(response, regex)
+            examples.append(
+                {
+                    "prompt": messages[-1]["content"],
+                    "response": response,
+                    "target": target,
+                    "score": float(answers_match(predicted, target)),
+                }
+            )
+    n = len(examples)
+    return {"exact_match": sum(e["score"] for e in examples) / n, "examples": n}, examples
+
+
+EVALUATORS = {"lm": eval_lm, "multiple_choice": eval_multiple_choice, "exact_match": eval_exact_match}
+
+
+# --------------------------------------------------------------------------------------- the stage
+
+
+def run_eval(
+    checkpoint: str | Path,
+    tasks: list[Task],
+    out: str | Path,
+    cfg: EvalConfig,
+    config: dict | None = None,
+    force: bool = False,
+) -> dict:
+    """Evaluate `checkpoint` on `tasks`; write an eval artifact to `out`; returns its manifest.
+
+    The manifest's `stats.metrics` is `{task name: {metric: value}}`.
+    """
+    from llmkit.train.common import load_model
+
+    if not tasks:
+        raise UserError("give at least one task (a tokens artifact, a text file, a JSONL task) or --suite")
+    if (
+        cfg.batch_size <= 0
+        or cfg.max_new_tokens <= 0
+        or (cfg.max_examples is not None and cfg.max_examples <= 0)
+    ):
+        raise UserError("--batch-size, --max-new-tokens and --max-examples must be greater than 0")
+    names = [t.name for t in tasks]
+    if len(set(names)) != len(names):
+        raise UserError(f"task names must be unique (got {', '.join(names)}); name them in a --suite file")
+    model, tokenizer, ckpt = load_model(checkpoint, device=cfg.device)
+    results: dict[str, dict] = {}
+    inputs = [ckpt.path, *(t.path for t in tasks)]
+    with ArtifactWriter(out, kind="eval", stage="eval", config=config or {}, inputs=inputs, force=force) as w:
+        with ParquetPartWriter(w.part_path(0, "examples")) as ex_part:
+            for task in tasks:
+                metrics, examples = EVALUATORS[task.type](model, tokenizer, task, cfg)
+                results[task.name] = metrics
+                ex_part.write([{"task": task.name, **e} for e in examples])
+        rows = [
+            {"task": name, "metric": k, "value": float(v)}
+            for name, m in results.items()
+            for k, v in m.items()
+        ]
+        with ParquetPartWriter(w.part_path(0)) as part:
+            part.write(rows)
+        return w.commit(
+            counts={"tasks": len(tasks), "metrics": len(rows)},
+            stats={"metrics": results, "checkpoint": str(ckpt.path)},
+        )
+
+
+def compare(current: dict, other_dir: str | Path) -> list[dict]:
+    """Rows {task, metric, value, other, delta} for metrics present in both eval artifacts."""
+    other = open_artifact(other_dir, kinds=["eval"]).manifest["stats"]["metrics"]
+    rows = []
+    for task, metrics in current.items():
+        for metric, value in metrics.items():
+            if metric in other.get(task, {}) and metric not in ("examples", "tokens"):
+                rows.append(
+                    {
+                        "task": task,
+                        "metric": metric,
+                        "value": value,
+                        "other": other[task][metric],
+                        "delta": value - other[task][metric],
+                    }
+                )
+    return rows

@@ -1,0 +1,166 @@
+"""`llmkit eval`: numbers checked by hand on a model whose next-token distribution is uniform."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+from conftest import assert_one_line_error, make_checkpoint, make_tokenizer, run_cli
+
+from llmkit.artifacts import iter_rows, open_artifact, save_checkpoint
+from llmkit.errors import UserError
+from llmkit.eval import EvalConfig, answers_match, detect_task, extract_answer, read_suite, run_eval
+from llmkit.model import Transformer, model_config
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tmp_path_factory):
+    return make_tokenizer(tmp_path_factory.mktemp("tok"))
+
+
+@pytest.fixture(scope="module")
+def uniform_ckpt(tmp_path_factory, tokenizer):
+    """An untied model with a zero LM head: every next-token distribution is uniform over V, so
+    log p(any token) = -ln V exactly and every number below can be computed by hand."""
+    path = tmp_path_factory.mktemp("ckpt") / "uniform"
+    cfg = model_config(
+        "tiny",
+        vocab_size=tokenizer.vocab_size,
+        n_layers=1,
+        d_model=32,
+        n_heads=2,
+        n_kv_heads=1,
+        ffn_hidden=64,
+        seq_len=32,
+        tie_embeddings=False,
+    )
+    model = Transformer(cfg)
+    with torch.no_grad():
+        model.lm_head.weight.zero_()
+    save_checkpoint(path, model.weights(), cfg.to_dict(), tokenizer.path, stage="test")
+    return path
+
+
+def test_lm_loss_perplexity_and_bits_per_byte_by_hand(tmp_path, tokenizer, uniform_ckpt):
+    text = "The miller counts sacks of grain. " * 5
+    (tmp_path / "t.txt").write_text(text)
+    manifest = run_eval(uniform_ckpt, [detect_task(tmp_path / "t.txt")], tmp_path / "out", EvalConfig())
+    m = manifest["stats"]["metrics"]["t"]
+    n_tokens = len(tokenizer.encode(text)) - 1  # every token but the first is predicted once
+    ln_v = math.log(tokenizer.vocab_size)
+    assert m["tokens"] == n_tokens
+    assert m["loss"] == pytest.approx(ln_v, rel=1e-5)
+    assert m["perplexity"] == pytest.approx(tokenizer.vocab_size, rel=1e-4)
+    assert m["bits_per_byte"] == pytest.approx(n_tokens * ln_v / math.log(2) / len(text.encode()), rel=1e-5)
+    assert m["nats_per_char"] == pytest.approx(n_tokens * ln_v / len(text), rel=1e-5)
+
+
+def test_multiple_choice_acc_and_acc_norm_differ_as_computed_by_hand(tmp_path, tokenizer, uniform_ckpt):
+    # Under a uniform model a choice's log-likelihood is -(its token count) · ln V. acc picks the
+    # choice with the fewest tokens; acc_norm divides by its length in characters, so it prefers
+    # the choice with the most characters per token.
+    short, long = " x", " the miller counts grain"
+    n_short, n_long = len(tokenizer.encode(short)), len(tokenizer.encode(long))
+    assert n_short < n_long and n_short / len(short) > n_long / len(long)  # the premise of the case
+    rows = [
+        {"context": "Q: pick one.\nA:", "choices": [short, long], "label": 1},  # acc wrong, acc_norm right
+        {"context": "Q: again.\nA:", "choices": [long, short], "label": 1},  # acc right, acc_norm wrong
+        {"context": "Q: third.\nA:", "choices": [short, long], "label": 1},  # acc wrong, acc_norm right
+    ]
+    (tmp_path / "mc.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    manifest = run_eval(uniform_ckpt, [detect_task(tmp_path / "mc.jsonl")], tmp_path / "out", EvalConfig())
+    m = manifest["stats"]["metrics"]["mc"]
+    assert m == {"acc": pytest.approx(1 / 3), "acc_norm": pytest.approx(2 / 3), "examples": 3}
+    examples = list(iter_rows((tmp_path / "out" / "examples").glob("*.parquet")))
+    assert [e["response"] for e in examples] == [short, short, short]
+    assert [e["score"] for e in examples] == [0.0, 1.0, 0.0]
+
+
+def test_exact_match_extraction_rules():
+    assert extract_answer("so the total is 12 apples, then 19.") == "19"
+    assert extract_answer("work: 3 + 4 = 7\n#### 7 apples") == "7"
+    assert extract_answer("It is 1,234.") == "1234"
+    assert extract_answer("no digits here") is None
+    assert extract_answer("Answer: blue.", regex=r"Answer: (\w+)") == "blue"
+    assert answers_match("42", "42.0") and answers_match("Blue", "blue") and not answers_match(None, "1")
+    assert not answers_match("41", "42")
+
+
+def test_exact_match_task_from_prompts_and_report_rows(tmp_path, tokenizer, uniform_ckpt):
+    rows = [
+        {"prompt": "What is 2 + 3?", "answer": "5"},
+        {"prompt": [{"role": "user", "content": "What is 10 - 4?"}], "answer": "6"},
+    ]
+    (tmp_path / "arith.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    manifest = run_eval(
+        uniform_ckpt, [detect_task(tmp_path / "arith.jsonl")], tmp_path / "out", EvalConfig(max_new_tokens=4)
+    )
+    # A uniform model's greedy choice is token 0 (<|endoftext|>), a stop token: empty answers, score 0.
+    assert manifest["stats"]["metrics"]["arith"] == {"exact_match": 0.0, "examples": 2}
+    examples = list(iter_rows((tmp_path / "out" / "examples").glob("*.parquet")))
+    assert [(e["prompt"], e["response"], e["target"]) for e in examples] == [
+        ("What is 2 + 3?", "", "5"),
+        ("What is 10 - 4?", "", "6"),
+    ]
+    table = list(iter_rows(open_artifact(tmp_path / "out").parts))
+    assert {"task": "arith", "metric": "exact_match", "value": 0.0} in table
+
+
+def test_eval_on_a_tokens_artifact_uses_its_val_split(tmp_path, tokenizer, uniform_ckpt):
+    from llmkit.tokenizer import tokenize_docs
+
+    (tmp_path / "book.txt").write_text("A line of a book about rivers and mills.\n" * 30)
+    tokenize_docs(
+        tmp_path / "book.txt", tokenizer.path, tmp_path / "tokens", val_tail_fraction=0.2, show_progress=False
+    )
+    val = [t for r in iter_rows((tmp_path / "tokens" / "val").glob("*.parquet")) for t in r["input_ids"]]
+    manifest = run_eval(uniform_ckpt, [detect_task(tmp_path / "tokens")], tmp_path / "out", EvalConfig())
+    m = manifest["stats"]["metrics"]["tokens"]
+    assert m["tokens"] == len(val) - 1 and m["loss"] == pytest.approx(
+        math.log(tokenizer.vocab_size), rel=1e-5
+    )
+
+
+def test_suite_file_and_compare(tmp_path, tokenizer, uniform_ckpt):
+    (tmp_path / "a.txt").write_text("grain and bread " * 10)
+    (tmp_path / "suite.toml").write_text('[[tasks]]\nname = "bread"\npath = "a.txt"\n')
+    tasks = read_suite(tmp_path / "suite.toml")
+    assert [(t.name, t.type) for t in tasks] == [("bread", "lm")]
+    r = run_cli("eval", uniform_ckpt, "--suite", tmp_path / "suite.toml", "-o", tmp_path / "e1")
+    assert r.returncode == 0, r.stderr
+    make_checkpoint(tmp_path / "random", tokenizer, seq_len=32)
+    other = tmp_path / "random"
+    r = run_cli(
+        "eval", other, "--suite", tmp_path / "suite.toml", "-o", tmp_path / "e2", "--compare", tmp_path / "e1"
+    )
+    assert r.returncode == 0, r.stderr
+    assert "delta" in r.stdout and "bits_per_byte" in r.stdout
+
+
+def test_eval_bad_inputs(tmp_path, tokenizer, uniform_ckpt):
+    def fails(match, *paths, **cfg):
+        with pytest.raises(UserError, match=match):
+            run_eval(uniform_ckpt, [detect_task(p) for p in paths], tmp_path / "o", EvalConfig(**cfg))
+        assert not (tmp_path / "o").exists() and not (tmp_path / "o.partial").exists()
+
+    (tmp_path / "odd.jsonl").write_text('{"text": "hi"}\n')
+    fails("cannot tell the task type", tmp_path / "odd.jsonl")
+    (tmp_path / "broken.jsonl").write_text('{"context": "a", "choices": ["b"], "label": 0}\n{oops\n')
+    fails("broken.jsonl:2 is not valid JSON", tmp_path / "broken.jsonl")
+    (tmp_path / "badlabel.jsonl").write_text('{"context": "a", "choices": ["b"], "label": 3}\n')
+    fails("integer label", tmp_path / "badlabel.jsonl")
+    fails("does not exist", tmp_path / "missing.jsonl")
+    fails("at least one task")
+    (tmp_path / "qa.jsonl").write_text('{"prompt": "2+2?", "answer": "4"}\n')
+    fails("leaves no room", tmp_path / "qa.jsonl", max_new_tokens=32)
+    fails("greater than 0", tmp_path / "qa.jsonl", batch_size=0)
+    (tmp_path / "empty.txt").write_text("")
+    fails("fewer than 2 tokens", tmp_path / "empty.txt")
+    # through the CLI: one line, exit 2, nothing written
+    assert_one_line_error(
+        run_cli("eval", tmp_path / "qa.jsonl", tmp_path / "qa.jsonl", "-o", tmp_path / "o"),
+        "not an llmkit artifact",
+    )
+    assert not (tmp_path / "o").exists()
