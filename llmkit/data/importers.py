@@ -228,6 +228,11 @@ def detect_format(row: dict) -> str:
 # --------------------------------------------------------------------------------------- the stage
 
 
+def record_id(record: dict) -> str:
+    """A stable id: the first 16 hex digits of the sha256 of the record's content."""
+    return hashlib.sha256(json.dumps(record, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
+
+
 def read_rows(path: Path) -> Iterator[tuple[int, str, dict | None, str | None]]:
     """(line number, raw text, parsed row or None, error) for each row of a JSONL file or a JSON list."""
     try:
@@ -324,3 +329,42 @@ def run_import(
         return w.commit(
             counts={"rows": good.rows, "rejected": bad.rows}, stats={"format": fmt, "funnel": funnel}
         )
+
+
+def read_records(path: str | Path, kind: str, fmt: str = "auto") -> tuple[list[dict], int]:
+    """The records of a `kind` artifact, or of a JSONL/JSON file converted on the fly (any format of that
+    kind); returns (records, number of rows rejected). Training stages use this, so they accept either.
+    """
+    from llmkit.artifacts import iter_rows, open_artifact
+
+    path = Path(path)
+    if path.is_dir():
+        art = open_artifact(path, kinds=[kind])
+        return list(iter_rows(art.parts)), 0
+    if not path.is_file():
+        raise UserError(f"{path} does not exist")
+    rows = list(read_rows(path))
+    if fmt == "auto":
+        first = next((r for _, _, r, _ in rows if r is not None), None)
+        if first is None:
+            raise UserError(f"{path} has no JSON object rows")
+        fmt = detect_format(first)
+    if fmt not in FORMATS:
+        raise UserError(f"--format must be auto or one of {', '.join(FORMATS)} (got {fmt!r})")
+    got, convert = FORMATS[fmt]
+    if got != kind:
+        raise UserError(f"{path} holds {got} data ({fmt} format); this stage needs {kind}")
+    records, rejected = [], 0
+    for _, _, row, error in rows:
+        try:
+            if error is not None:
+                raise BadRow(error)
+            record = convert(row)
+        except BadRow:
+            rejected += 1
+            continue
+        record["id"] = record_id(record)
+        records.append(record)
+    if not records:
+        raise UserError(f"{path}: no valid {fmt} rows ({rejected} rejected)")
+    return records, rejected

@@ -1,0 +1,162 @@
+"""Post-training data: conversations and preference pairs, encoded in the chat template, in batches.
+
+Conversations and pairs are encoded once, up front (post-training sets are small), then served by
+the shared training loop as a deterministic function of the step, as pretraining's windows are:
+global sample number s → item `order.item(s)`, a seeded permutation per epoch.
+
+No packing: each conversation is its own row, right-padded with <|pad|> to the longest row of its
+micro-batch, with the loss masked on padding and on everything but assistant tokens. Attention never
+crosses conversations, and padding costs little on short chat data.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from llmkit.errors import UserError
+
+IGNORE = -100  # cross-entropy's ignore_index: no loss at this position
+
+
+def split_by_id(records: list[dict], val_fraction: float) -> tuple[list[dict], list[dict]]:
+    """(train, val) by a stable hash of each record's id — the same rule `tokenize` uses."""
+    from llmkit.tokenizer import in_val_split
+
+    if not 0 <= val_fraction < 1:
+        raise UserError(f"--val-fraction must be in [0, 1) (got {val_fraction})")
+    val = [r for r in records if in_val_split(r["id"], val_fraction)]
+    train = [r for r in records if not in_val_split(r["id"], val_fraction)]
+    if not train:
+        raise UserError(f"no training examples left after holding out --val-fraction {val_fraction}")
+    return train, val
+
+
+def encode_chats(
+    records: list[dict], tokenizer, max_len: int, long: str = "truncate"
+) -> tuple[list[tuple], Counter]:
+    """(ids, assistant mask) per conversation, at most `max_len` tokens; returns (examples, dropped per reason).
+
+    Longer conversations are cut to their first `max_len` tokens (`long="truncate"`) or dropped
+    (`"drop"`); one with no assistant token left is dropped either way.
+    """
+    if long not in ("truncate", "drop"):
+        raise UserError(f"--long must be truncate or drop (got {long!r})")
+    examples, dropped = [], Counter()
+    for r in records:
+        ids, mask = tokenizer.render_chat(r["messages"])
+        if len(ids) > max_len:
+            if long == "drop":
+                dropped["too_long"] += 1
+                continue
+            ids, mask = ids[:max_len], mask[:max_len]
+        if sum(mask[1:]) == 0:
+            dropped["no_assistant_tokens"] += 1
+            continue
+        examples.append((ids, mask))
+    return examples, dropped
+
+
+def encode_pairs(records: list[dict], tokenizer, max_len: int) -> tuple[list[tuple], Counter]:
+    """Per pair: (chosen ids, rejected ids, response start) in the chat template, at most `max_len` tokens.
+
+    Both sequences are the prompt with the assistant's generation prompt, then the response and its
+    <|im_end|>; the response starts at the same index in both. A prompt too long is cut from the left
+    (the end of a conversation matters most); a pair whose responses alone do not fit is dropped.
+    """
+    pairs, dropped = [], Counter()
+    for r in records:
+        prompt, _ = tokenizer.render_chat(r["prompt"], add_generation_prompt=True)
+        chosen = tokenizer.encode(r["chosen"]) + [tokenizer.im_end_id]
+        rejected = tokenizer.encode(r["rejected"]) + [tokenizer.im_end_id]
+        room = max_len - max(len(chosen), len(rejected))
+        if room < 2:
+            dropped["response_too_long"] += 1
+            continue
+        prompt = prompt[-room:]
+        pairs.append((prompt + chosen, prompt + rejected, len(prompt)))
+    return pairs, dropped
+
+
+class ExampleOrder:
+    """Global sample number → example index: a seeded permutation per epoch, so resuming needs only the step."""
+
+    def __init__(self, n: int, seed: int):
+        if n < 1:
+            raise UserError("no examples to train on")
+        self.n, self.seed = n, seed
+        self._epoch: tuple[int, np.ndarray] | None = None
+
+    def item(self, sample: int) -> int:
+        epoch, index = divmod(sample, self.n)
+        if self._epoch is None or self._epoch[0] != epoch:
+            self._epoch = (epoch, np.random.default_rng([self.seed, epoch]).permutation(self.n))
+        return int(self._epoch[1][index])
+
+    def samples(
+        self, step: int, micro: int, n_micro: int, rank: int, world_size: int, batch_size: int
+    ) -> list[int]:
+        """Example indices of one micro-batch; numbered as pretraining numbers its windows, so 2 ranks ×
+        1 micro-batch see exactly what 1 rank × 2 micro-batches see."""
+        first = (step * n_micro * world_size + micro * world_size + rank) * batch_size
+        return [self.item(first + j) for j in range(batch_size)]
+
+    def epoch_steps(self, rows_per_step: int) -> int:
+        return max(1, self.n // rows_per_step)
+
+
+def pad(rows: list[list[int]], value: int) -> torch.Tensor:
+    """Right-pad int rows to the longest: (len(rows), longest) int64."""
+    width = max(len(r) for r in rows)
+    out = torch.full((len(rows), width), value, dtype=torch.long)
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = torch.tensor(r, dtype=torch.long)
+    return out
+
+
+def lm_rows(ids: list[int], loss_from: list[int]) -> tuple[list[int], list[int]]:
+    """Inputs and targets of one sequence for next-token training; targets are IGNORE where
+    `loss_from[t + 1]` is 0 (the token at t + 1 is not one the model should learn to produce)."""
+    targets = [t if m else IGNORE for t, m in zip(ids[1:], loss_from[1:], strict=True)]
+    return ids[:-1], targets
+
+
+@dataclass
+class ChatBatches:
+    """SFT batches: (inputs, targets) with the loss on assistant tokens only."""
+
+    examples: list[tuple]
+    pad_id: int
+    batch_size: int
+    seed: int
+
+    def __post_init__(self):
+        self.order = ExampleOrder(len(self.examples), self.seed)
+
+    def micro_batch(self, step, micro, n_micro, rank, world_size):
+        rows = [
+            lm_rows(*self.examples[i])
+            for i in self.order.samples(step, micro, n_micro, rank, world_size, self.batch_size)
+        ]
+        return pad([r[0] for r in rows], self.pad_id), pad([r[1] for r in rows], IGNORE)
+
+    def epoch_steps(self, rows_per_step: int) -> int:
+        return self.order.epoch_steps(rows_per_step)
+
+
+def pair_rows(pair: tuple) -> tuple[list[list[int]], list[list[int]]]:
+    """Inputs and targets of a pair's two sequences (chosen first), the loss on the response only."""
+    chosen, rejected, start = pair
+    rows = [lm_rows(seq, [0] * start + [1] * (len(seq) - start)) for seq in (chosen, rejected)]
+    return [r[0] for r in rows], [r[1] for r in rows]
+
+
+def sequence_logps(model, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Sum over each row of log p(target token), where targets are not IGNORE: (rows,) float32."""
+    logits = model(inputs).float()
+    mask = targets != IGNORE
+    logp = logits.log_softmax(-1).gather(-1, targets.clamp(min=0)[..., None]).squeeze(-1)
+    return (logp * mask).sum(-1)

@@ -1,0 +1,208 @@
+"""`llmkit dpo`: direct preference optimisation of an SFT checkpoint on preference pairs.
+
+The policy starts as the SFT model; the reference is the same SFT model, frozen. With log-ratios
+ρ = log π(y|x) − log π_ref(y|x) summed over the response tokens (and its <|im_end|>), the sigmoid
+DPO loss (Rafailov et al. 2023) is −log σ(β · (ρ_chosen − ρ_rejected)). The implicit reward of a
+response is β · ρ; validation reports how often the chosen response's implicit reward is higher
+(implicit-reward accuracy) and by how much (margin).
+
+The reference log-probabilities never change, so they are computed once, before training.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from llmkit.artifacts import read_manifest
+from llmkit.data.importers import read_records
+from llmkit.errors import UserError
+from llmkit.train.chat_data import (
+    IGNORE,
+    ExampleOrder,
+    encode_pairs,
+    pad,
+    pair_rows,
+    sequence_logps,
+    split_by_id,
+)
+from llmkit.train.common import Output, TrainConfig, autocast, check_output, launch, load_model, train
+
+
+def pair_batch(pairs: list[tuple], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(inputs, targets) of pairs, chosen and rejected interleaved (rows 2i, 2i + 1), loss on responses only."""
+    inputs, targets = [], []
+    for pair in pairs:
+        ins, tgts = pair_rows(pair)
+        inputs += ins
+        targets += tgts
+    return pad(inputs, pad_id), pad(targets, IGNORE)
+
+
+@torch.no_grad()
+def response_logps(
+    model, pairs: list[tuple], pad_id: int, batch_size: int, precision: str = "fp32"
+) -> torch.Tensor:
+    """(n, 2) summed log-probabilities of each pair's chosen and rejected response under `model`."""
+    device = next(model.parameters()).device
+    model.eval()
+    out = []
+    for i in range(0, len(pairs), batch_size):
+        inputs, targets = pair_batch(pairs[i : i + batch_size], pad_id)
+        with autocast(device, precision):
+            out.append(sequence_logps(model, inputs.to(device), targets.to(device)).view(-1, 2).cpu())
+    return torch.cat(out) if out else torch.zeros(0, 2)
+
+
+class DPOBatches:
+    """(inputs, targets, reference log-probs (B, 2)) of `batch_size` pairs, in a seeded order."""
+
+    def __init__(self, pairs, ref_logps: torch.Tensor, pad_id: int, batch_size: int, seed: int):
+        self.pairs, self.ref, self.pad_id, self.batch_size = pairs, ref_logps, pad_id, batch_size
+        self.order = ExampleOrder(len(pairs), seed)
+
+    def micro_batch(self, step, micro, n_micro, rank, world_size):
+        idx = self.order.samples(step, micro, n_micro, rank, world_size, self.batch_size)
+        inputs, targets = pair_batch([self.pairs[i] for i in idx], self.pad_id)
+        return inputs, targets, self.ref[idx]
+
+    def epoch_steps(self, rows_per_step: int) -> int:
+        return self.order.epoch_steps(rows_per_step)
+
+
+def dpo_loss(beta: float):
+    """The loss the training loop calls: −log σ(β · ((π_c − ref_c) − (π_r − ref_r)))."""
+
+    def loss_fn(model, batch) -> torch.Tensor:
+        inputs, targets, ref = batch
+        logps = sequence_logps(model, inputs, targets).view(-1, 2)
+        return -F.logsigmoid(beta * ((logps - ref) @ torch.tensor([1.0, -1.0], device=ref.device))).mean()
+
+    return loss_fn
+
+
+class DPOEvaluator:
+    """Implicit-reward accuracy and margin, and the DPO loss, on held-out pairs and a slice of training pairs."""
+
+    def __init__(self, beta, val_pairs, val_ref, train_pairs, train_ref, pad_id, batch_size, train_slice=128):
+        self.beta, self.pad_id, self.batch_size = beta, pad_id, batch_size
+        self.sets = {
+            "val": (val_pairs, val_ref),
+            "train": (train_pairs[:train_slice], train_ref[:train_slice]),
+        }
+
+    def __call__(self, model, precision: str) -> dict:
+        result = {}
+        for name, (pairs, ref) in self.sets.items():
+            if pairs:
+                rewards = self.beta * (
+                    response_logps(model, pairs, self.pad_id, self.batch_size, precision) - ref
+                )
+                margin = rewards[:, 0] - rewards[:, 1]
+                result[f"{name}_accuracy"] = (margin > 0).float().mean().item()
+                result[f"{name}_margin"] = margin.mean().item()
+                if name == "val":
+                    result["val_loss"] = -F.logsigmoid(margin).mean().item()
+        model.train()
+        return result
+
+
+def run_dpo(
+    sft: str | Path,
+    prefs: str | Path,
+    out_dir: str | Path,
+    train_config: TrainConfig | None = None,
+    beta: float = 0.1,
+    epochs: float = 1.0,
+    val_fraction: float = 0.1,
+    data_format: str = "auto",
+    nproc: int = 1,
+    config: dict | None = None,
+    force: bool = False,
+    resume: bool = False,
+    show_progress: bool = True,
+) -> dict | None:
+    """DPO-train the checkpoint `sft` on preference pairs (a prefs artifact or JSONL) → a policy checkpoint.
+
+    Returns the manifest (None on ranks other than 0). The implicit-reward accuracy and margins of
+    the SFT model itself (before any update) are recorded as `initial_*` in the manifest.
+    """
+    cfg = (train_config or TrainConfig(lr=1e-5, warmup_steps=10, eval_every=50, batch_size=8)).validate()
+    if beta <= 0:
+        raise UserError(f"--beta must be greater than 0 (got {beta})")
+    if epochs <= 0:
+        raise UserError(f"--epochs must be greater than 0 (got {epochs})")
+    model, tokenizer, ckpt = load_model(sft, device="cpu")
+    records, rejected_rows = read_records(prefs, "prefs", data_format)
+    train_records, val_records = split_by_id(records, val_fraction)
+    max_len = model.config.seq_len + 1
+    train_pairs, dropped = encode_pairs(train_records, tokenizer, max_len)
+    val_pairs, _ = encode_pairs(val_records, tokenizer, max_len)
+    if not train_pairs:
+        raise UserError(
+            f"no preference pair fits the context of {model.config.seq_len} tokens ({dict(dropped)})"
+        )
+    if cfg.max_steps is None and cfg.max_tokens is None and cfg.max_time is None:
+        world = int(os.environ.get("WORLD_SIZE", nproc))
+        cfg.max_steps = max(
+            1, round(epochs * ExampleOrder(len(train_pairs), 0).epoch_steps(cfg.batch_size * world))
+        )
+    run_config = {
+        **asdict(cfg),
+        "beta": beta,
+        "epochs": epochs,
+        "val_fraction": val_fraction,
+        **(config or {}),
+    }
+    output = Output(
+        Path(out_dir), "dpo", run_config, [ckpt.path, Path(prefs)], tokenizer.path, force=force, resume=resume
+    )
+    resume_from = check_output(output)
+    if nproc > 1 and "WORLD_SIZE" not in os.environ:
+        launch(
+            nproc,
+            run_dpo,
+            sft,
+            prefs,
+            out_dir,
+            cfg,
+            beta,
+            epochs,
+            val_fraction,
+            data_format,
+            1,
+            config,
+            force,
+            resume,
+            show_progress,
+        )
+        return read_manifest(out_dir)
+    train_ref = response_logps(model, train_pairs, tokenizer.pad_id, cfg.batch_size)  # the frozen reference
+    val_ref = response_logps(model, val_pairs, tokenizer.pad_id, cfg.batch_size)
+    data = DPOBatches(train_pairs, train_ref, tokenizer.pad_id, cfg.batch_size, cfg.seed)
+    evaluate = DPOEvaluator(
+        beta, val_pairs, val_ref, train_pairs, train_ref, tokenizer.pad_id, cfg.batch_size
+    )
+    initial = evaluate(model, "fp32")  # the policy equals the reference: margins 0, the baseline accuracy
+    return train(
+        model,
+        data,
+        cfg,
+        output,
+        loss_fn=dpo_loss(beta),
+        evaluate=evaluate,
+        resume_from=resume_from,
+        show_progress=show_progress,
+        extra_stats={
+            "pairs": len(records),
+            "rejected_rows": rejected_rows,
+            "train_pairs": len(train_pairs),
+            "val_pairs": len(val_pairs),
+            "dropped": dict(dropped),
+            **{f"initial_{k}": v for k, v in initial.items()},
+        },  # fmt: skip
+    )
