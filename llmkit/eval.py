@@ -277,39 +277,48 @@ def exact_match_rows(task: Task, limit: int | None):
         yield messages, str(row["answer"])
 
 
-def eval_exact_match(model, tokenizer, task: Task, cfg: EvalConfig):
+def exact_match(
+    model,
+    tokenizer,
+    rows: list[tuple[list[dict], str]],
+    max_new_tokens: int,
+    batch_size: int,
+    regex: str | None = None,
+):
+    """Greedy answers to chat prompts scored against reference answers: (accuracy, per-example rows)."""
     from llmkit.sampling import SamplingConfig, generate
 
-    regex = task.options.get("answer_regex", cfg.answer_regex)
-    rows = list(exact_match_rows(task, cfg.max_examples))
-    if not rows:
-        raise UserError(f"task {task.path} has no rows")
-    room = model.config.seq_len - cfg.max_new_tokens
+    room = model.config.seq_len - max_new_tokens
     if room <= 0:
         raise UserError(
-            f"--max-new-tokens {cfg.max_new_tokens} leaves no room for a prompt in the context of {model.config.seq_len}"
+            f"--max-new-tokens {max_new_tokens} leaves no room for a prompt in the context of {model.config.seq_len}"
         )
-    sampling = SamplingConfig(max_new_tokens=cfg.max_new_tokens, temperature=0.0)
+    sampling = SamplingConfig(max_new_tokens=max_new_tokens, temperature=0.0)
+    stops = (tokenizer.im_end_id, tokenizer.eot_id)
     examples = []
-    for i in range(0, len(rows), cfg.batch_size):
-        batch = rows[i : i + cfg.batch_size]
+    for i in range(0, len(rows), batch_size):
+        batch = rows[i : i + batch_size]
         prompts = [
             tokenizer.render_chat(messages, add_generation_prompt=True)[0][-room:] for messages, _ in batch
         ]
-        outputs = generate(model, prompts, sampling, stop_ids=[tokenizer.im_end_id, tokenizer.eot_id])
-        for (messages, target), out in zip(batch, outputs, strict=True):
-            response = tokenizer.decode([t for t in out if t not in (tokenizer.im_end_id, tokenizer.eot_id)])
-            predicted = extract_answer(response, regex)
+        for (messages, target), out in zip(
+            batch, generate(model, prompts, sampling, stop_ids=stops), strict=True
+        ):
+            response = tokenizer.decode([t for t in out if t not in stops])
+            score = float(answers_match(extract_answer(response, regex), target))
             examples.append(
-                {
-                    "prompt": messages[-1]["content"],
-                    "response": response,
-                    "target": target,
-                    "score": float(answers_match(predicted, target)),
-                }
+                {"prompt": messages[-1]["content"], "response": response, "target": target, "score": score}
             )
-    n = len(examples)
-    return {"exact_match": sum(e["score"] for e in examples) / n, "examples": n}, examples
+    return sum(e["score"] for e in examples) / max(1, len(examples)), examples
+
+
+def eval_exact_match(model, tokenizer, task: Task, cfg: EvalConfig):
+    rows = list(exact_match_rows(task, cfg.max_examples))
+    if not rows:
+        raise UserError(f"task {task.path} has no rows")
+    regex = task.options.get("answer_regex", cfg.answer_regex)
+    accuracy, examples = exact_match(model, tokenizer, rows, cfg.max_new_tokens, cfg.batch_size, regex)
+    return {"exact_match": accuracy, "examples": len(examples)}, examples
 
 
 EVALUATORS = {"lm": eval_lm, "multiple_choice": eval_multiple_choice, "exact_match": eval_exact_match}

@@ -1,0 +1,313 @@
+"""`llmkit grpo`: reinforcement learning on verifiable rewards (GRPO, Shao et al. 2024).
+
+Many attempts per problem, reinforce the correct ones: for each prompt the current policy samples
+G answers; a checker scores each (numeric exact match with the reference answer by default, or any
+Python function `--reward module:function`); each answer's advantage is its reward normalised
+within its group, (r − mean) / (std + ε), so only answers better than their siblings are pushed up.
+The loss is PPO's clipped objective on the answer tokens, averaged per answer, optionally plus
+β · KL(policy ‖ reference) with the k3 estimator and the SFT model as the frozen reference.
+
+The rollouts are made by the batch source inside the shared training loop: every
+`updates_per_batch` optimizer steps it samples a fresh batch of groups from the current policy and
+records their log-probabilities (the "old" policy of the ratio); the steps in between reuse them.
+A resumed run samples fresh rollouts from the restored policy, so it continues faithfully, not bitwise.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from llmkit.data.importers import read_records
+from llmkit.errors import UserError
+from llmkit.eval import answers_match, exact_match, extract_answer
+from llmkit.sampling import SamplingConfig, generate
+from llmkit.train.chat_data import IGNORE, ExampleOrder, lm_rows, pad, split_by_id
+from llmkit.train.common import (
+    Output,
+    TrainConfig,
+    autocast,
+    check_output,
+    load_model,
+    resolve_device,
+    resolve_precision,
+    train,
+)
+
+RewardFn = Callable[[str, str, str | None], float]
+
+
+def exact_match_reward(prompt: str, response: str, answer: str | None) -> float:
+    """1.0 when the number in the response (after '####', else the last one) equals the answer, else 0.0."""
+    return float(answer is not None and answers_match(extract_answer(response), answer))
+
+
+def load_reward_fn(spec: str | None) -> RewardFn:
+    """`module:function` → that function (called as f(prompt, response, answer) -> float); None → exact match."""
+    if not spec:
+        return exact_match_reward
+    module_name, _, name = spec.partition(":")
+    if not module_name or not name:
+        raise UserError(f"--reward must look like module:function (got {spec!r})")
+    try:
+        fn = getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError) as e:
+        raise UserError(f"--reward {spec}: cannot import it ({e})") from e
+    if not callable(fn):
+        raise UserError(f"--reward {spec} is not a function")
+    return fn
+
+
+def token_logps(model, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """log p(target) at every position (B, T), float32; positions whose target is IGNORE hold junk."""
+    logits = model(inputs).float()
+    return logits.log_softmax(-1).gather(-1, targets.clamp(min=0)[..., None]).squeeze(-1)
+
+
+class GroupRollouts:
+    """The batch source: groups of sampled answers with rewards, advantages and old/reference log-probs."""
+
+    def __init__(
+        self,
+        policy,
+        reference,
+        tokenizer,
+        prompts,
+        batch_size,
+        group_size,
+        sampling,
+        reward_fn,
+        updates_per_batch,
+        precision,
+        seed,
+    ):
+        self.policy, self.reference, self.tokenizer = policy, reference, tokenizer
+        self.prompts, self.batch_size, self.group_size = prompts, batch_size, group_size
+        self.sampling, self.reward_fn, self.updates, self.precision = (
+            sampling,
+            reward_fn,
+            updates_per_batch,
+            precision,
+        )
+        self.order = ExampleOrder(len(prompts), seed)
+        self.seed = seed
+        self._cache: dict = {}
+        self.recent: list[dict] = []  # per rollout batch: mean reward, solved fraction, answer length
+
+    @torch.no_grad()
+    def micro_batch(self, step, micro, n_micro, rank, world_size):
+        cycle = step // self.updates
+        key = (cycle, micro, rank)
+        if key not in self._cache:
+            self._cache = {k: v for k, v in self._cache.items() if k[0] == cycle}
+            self._cache[key] = self._rollout(cycle, micro, n_micro, rank, world_size)
+        return self._cache[key]
+
+    def _rollout(self, cycle, micro, n_micro, rank, world_size):
+        tok, device = self.tokenizer, next(self.policy.parameters()).device
+        picked = [
+            self.prompts[i]
+            for i in self.order.samples(cycle, micro, n_micro, rank, world_size, self.batch_size)
+        ]
+        room = self.policy.config.seq_len - self.sampling.max_new_tokens
+        prompt_ids = [tok.render_chat(p["prompt"], add_generation_prompt=True)[0][-room:] for p in picked]
+        seed = (self.seed * 1_000_003 + cycle) * 1009 + micro * 31 + rank
+        sampling = SamplingConfig(**{**asdict(self.sampling), "seed": seed})
+        was_training = self.policy.training
+        self.policy.eval()
+        with autocast(device, self.precision):
+            repeated = [ids for ids in prompt_ids for _ in range(self.group_size)]
+            answers = generate(self.policy, repeated, sampling, stop_ids=[tok.im_end_id, tok.eot_id])
+        stops = (tok.im_end_id, tok.eot_id)
+        rewards = []
+        for i, answer in enumerate(answers):
+            p = picked[i // self.group_size]
+            text = tok.decode([t for t in answer if t not in stops])
+            rewards.append(float(self.reward_fn(p["prompt"][-1]["content"], text, p.get("answer"))))
+        rewards = torch.tensor(rewards)
+        groups = rewards.view(-1, self.group_size)
+        advantages = (
+            (groups - groups.mean(1, keepdim=True)) / (groups.std(1, keepdim=True, unbiased=False) + 1e-4)
+        ).view(-1)
+        rows = [
+            lm_rows(
+                prompt_ids[i // self.group_size] + a,
+                [0] * len(prompt_ids[i // self.group_size]) + [1] * len(a),
+            )
+            for i, a in enumerate(answers)
+        ]
+        inputs, targets = pad([r[0] for r in rows], tok.pad_id), pad([r[1] for r in rows], IGNORE)
+        with autocast(device, self.precision):
+            old = token_logps(self.policy, inputs.to(device), targets.to(device)).cpu()
+            ref = (
+                token_logps(self.reference, inputs.to(device), targets.to(device)).cpu()
+                if self.reference is not None
+                else torch.zeros_like(old)
+            )
+        self.policy.train(was_training)
+        self.recent.append(
+            {
+                "reward": rewards.mean().item(),
+                "solved": (groups.max(1).values > 0).float().mean().item(),
+                "answer_tokens": sum(map(len, answers)) / len(answers),
+            }
+        )
+        return inputs, targets, advantages, old, ref
+
+    def epoch_steps(self, rows_per_step: int) -> int:
+        return self.order.epoch_steps(rows_per_step) * self.updates
+
+
+def grpo_loss(clip: float, kl_coef: float):
+    """Clipped policy-gradient loss per answer token, averaged per answer then over answers, + β · KL (k3)."""
+
+    def loss_fn(model, batch) -> torch.Tensor:
+        inputs, targets, advantages, old, ref = batch
+        mask = (targets != IGNORE).float()
+        logp = token_logps(model, inputs, targets)
+        ratio = torch.exp(logp - old)
+        adv = advantages[:, None]
+        loss = -torch.minimum(ratio * adv, ratio.clamp(1 - clip, 1 + clip) * adv)
+        if kl_coef:
+            log_ratio_ref = ref - logp
+            loss = loss + kl_coef * (torch.exp(log_ratio_ref) - log_ratio_ref - 1)
+        return ((loss * mask).sum(1) / mask.sum(1).clamp(min=1)).mean()
+
+    return loss_fn
+
+
+class GRPOEvaluator:
+    """Greedy exact-match accuracy on held-out prompts, and the rollouts' mean reward since the last call."""
+
+    def __init__(self, rollouts: GroupRollouts, val_rows, max_new_tokens: int, batch_size: int):
+        self.rollouts, self.val_rows, self.max_new_tokens, self.batch_size = (
+            rollouts,
+            val_rows,
+            max_new_tokens,
+            batch_size,
+        )
+
+    def __call__(self, model, precision: str) -> dict:
+        model.eval()
+        result = {}
+        if self.val_rows:
+            result["val_accuracy"], examples = exact_match(
+                model, self.rollouts.tokenizer, self.val_rows, self.max_new_tokens, self.batch_size
+            )
+            result["sample"] = (
+                f"{examples[0]['prompt']!r} → {examples[0]['response']!r} (answer {examples[0]['target']})"
+            )
+        recent, self.rollouts.recent = self.rollouts.recent, []
+        for key in ("reward", "solved", "answer_tokens"):
+            if recent:
+                result[key] = sum(r[key] for r in recent) / len(recent)
+        model.train()
+        return result
+
+
+def run_grpo(
+    sft: str | Path,
+    prompts: str | Path,
+    out_dir: str | Path,
+    train_config: TrainConfig | None = None,
+    group_size: int = 8,
+    max_new_tokens: int = 16,
+    temperature: float = 1.0,
+    clip: float = 0.2,
+    kl_coef: float = 0.0,
+    updates_per_batch: int = 1,
+    reward: str | None = None,
+    val_fraction: float = 0.1,
+    max_val: int = 64,
+    data_format: str = "auto",
+    config: dict | None = None,
+    force: bool = False,
+    resume: bool = False,
+    show_progress: bool = True,
+) -> dict:
+    """GRPO-train the checkpoint `sft` on prompts with answers (a prompts artifact or JSONL) → a policy checkpoint.
+
+    Each optimizer step uses `batch_size` prompts × `group_size` sampled answers. Returns the manifest;
+    the held-out exact-match accuracy of the SFT policy itself is recorded as `initial_val_accuracy`.
+    """
+    cfg = (train_config or TrainConfig(lr=1e-5, warmup_steps=0, eval_every=20, batch_size=4)).validate()
+    for name, value in (
+        ("group-size", group_size),
+        ("max-new-tokens", max_new_tokens),
+        ("updates-per-batch", updates_per_batch),
+    ):
+        if value <= 0:
+            raise UserError(f"--{name} must be greater than 0 (got {value})")
+    if group_size < 2:
+        raise UserError("--group-size must be at least 2: advantages compare answers within a group")
+    if temperature <= 0 or clip <= 0 or kl_coef < 0:
+        raise UserError("--temperature and --clip must be greater than 0, --kl-coef 0 or more")
+    reward_fn = load_reward_fn(reward)
+    policy, tokenizer, ckpt = load_model(sft, device="cpu")
+    if max_new_tokens >= policy.config.seq_len:
+        raise UserError(
+            f"--max-new-tokens {max_new_tokens} leaves no room for a prompt in the context of {policy.config.seq_len}"
+        )
+    records, _ = read_records(prompts, "prompts", data_format)
+    if not records:
+        raise UserError(f"{prompts} holds no prompts")
+    train_records, val_records = split_by_id(records, val_fraction)
+    if reward is None and not any(r.get("answer") for r in train_records):
+        raise UserError(f"{prompts} has no reference answers; give --reward module:function to score answers")
+    val_rows = [(r["prompt"], r["answer"]) for r in val_records[:max_val] if r.get("answer") is not None]
+    reference = None
+    if kl_coef:
+        reference, _, _ = load_model(sft, device=cfg.device)
+        reference.requires_grad_(False)
+    precision = resolve_precision(cfg.precision, resolve_device(cfg.device))
+    sampling = SamplingConfig(max_new_tokens=max_new_tokens, temperature=temperature)
+    rollouts = GroupRollouts(
+        policy,
+        reference,
+        tokenizer,
+        train_records,
+        cfg.batch_size,
+        group_size,
+        sampling,
+        reward_fn,
+        updates_per_batch,
+        precision,
+        cfg.seed,
+    )
+    run_config = {**asdict(cfg), "group_size": group_size, "max_new_tokens": max_new_tokens, "temperature": temperature, "clip": clip,
+                  "kl_coef": kl_coef, "updates_per_batch": updates_per_batch, "reward": reward or "exact_match", **(config or {})}  # fmt: skip
+    output = Output(
+        Path(out_dir),
+        "grpo",
+        run_config,
+        [ckpt.path, Path(prompts)],
+        tokenizer.path,
+        force=force,
+        resume=resume,
+    )
+    resume_from = check_output(output)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise UserError("grpo runs in one process for now (rollouts are generated by the training process)")
+    evaluate = GRPOEvaluator(rollouts, val_rows, max_new_tokens, 32)
+    initial = evaluate(policy, precision) if val_rows else {}
+    return train(
+        policy,
+        rollouts,
+        cfg,
+        output,
+        loss_fn=grpo_loss(clip, kl_coef),
+        evaluate=evaluate,
+        resume_from=resume_from,
+        show_progress=show_progress,
+        extra_stats={
+            "prompts": len(records),
+            "train_prompts": len(train_records),
+            "val_prompts": len(val_rows),
+            "initial_val_accuracy": initial.get("val_accuracy"),
+        },  # fmt: skip
+    )

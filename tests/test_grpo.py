@@ -1,0 +1,100 @@
+"""GRPO mechanics: group-normalised advantages, the clipped objective, rewards, and a short real run."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+import torch
+from conftest import make_checkpoint, make_tokenizer
+
+from llmkit.errors import UserError
+from llmkit.train.chat_data import IGNORE
+from llmkit.train.common import TrainConfig
+from llmkit.train.grpo import exact_match_reward, grpo_loss, load_reward_fn, run_grpo
+
+
+class FixedLogits(torch.nn.Module):
+    """A 'model' whose log-probabilities are a learnable table, to check the loss by hand."""
+
+    def __init__(self, logits: torch.Tensor):
+        super().__init__()
+        self.logits = torch.nn.Parameter(logits.clone())
+
+    def forward(self, inputs):
+        return self.logits.expand(inputs.size(0), -1, -1)
+
+
+def test_clipped_objective_by_hand():
+    # one answer of one token; vocab of 2; target token 0 with p = 0.5 under both old and new policy
+    model = FixedLogits(torch.zeros(1, 1, 2))
+    inputs, targets = torch.zeros(1, 1, dtype=torch.long), torch.zeros(1, 1, dtype=torch.long)
+    old = torch.log(torch.tensor([[0.5]]))
+    loss = grpo_loss(clip=0.2, kl_coef=0.0)(model, (inputs, targets, torch.tensor([2.0]), old, old))
+    assert loss.item() == pytest.approx(-2.0)  # ratio 1: −min(1·A, clip(1)·A) = −A
+    loss.backward()
+    # d/dlogit0 of −A·p0/p_old = −A · p0(1 − p0) / p_old = −2 · 0.25 / 0.5 = −1
+    assert model.logits.grad[0, 0].tolist() == pytest.approx([-1.0, 1.0])
+    # a ratio past 1 + clip with a positive advantage is clipped: no gradient
+    far_old = torch.log(torch.tensor([[0.25]]))  # ratio 2
+    model.logits.grad = None
+    loss = grpo_loss(clip=0.2, kl_coef=0.0)(model, (inputs, targets, torch.tensor([1.0]), far_old, far_old))
+    assert loss.item() == pytest.approx(-1.2)
+    loss.backward()
+    assert model.logits.grad.abs().sum().item() == 0.0
+
+
+def test_ignored_positions_and_kl_term():
+    model = FixedLogits(torch.zeros(1, 2, 2))
+    inputs = torch.zeros(1, 2, dtype=torch.long)
+    targets = torch.tensor([[IGNORE, 1]])
+    logp = torch.log(torch.tensor([[0.5, 0.5]]))
+    assert grpo_loss(0.2, 0.0)(
+        model, (inputs, targets, torch.tensor([0.0]), logp, logp)
+    ).item() == pytest.approx(0.0)
+    ref = torch.log(torch.tensor([[0.5, 0.25]]))  # k3: e^(ref−logp) − (ref−logp) − 1 = 0.5 + ln 2 − 1
+    kl = grpo_loss(0.2, 1.0)(model, (inputs, targets, torch.tensor([0.0]), logp, ref)).item()
+    assert kl == pytest.approx(0.5 + 0.693147 - 1, abs=1e-5)
+
+
+def test_rewards():
+    assert exact_match_reward("q", "It is 12.", "12") == 1.0
+    assert exact_match_reward("q", "#### 7", "8") == 0.0
+    assert load_reward_fn("llmkit.train.grpo:exact_match_reward") is exact_match_reward
+    with pytest.raises(UserError, match="module:function"):
+        load_reward_fn("nocolon")
+    with pytest.raises(UserError, match="cannot import"):
+        load_reward_fn("no_such_module_xyz:f")
+
+
+def test_short_grpo_run_logs_rewards_and_writes_a_policy(tmp_path):
+    tok = make_tokenizer(tmp_path / "tok")
+    make_checkpoint(tmp_path / "sft", tok, n_layers=1, d_model=32, seq_len=48)
+    rows = [
+        {"prompt": [{"role": "user", "content": f"What is {i} + 1?"}], "answer": str(i + 1)}
+        for i in range(40)
+    ]
+    (tmp_path / "prompts.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = TrainConfig(lr=1e-3, warmup_steps=0, max_steps=4, batch_size=2, eval_every=2, log_every=2)
+    manifest = run_grpo(
+        tmp_path / "sft",
+        tmp_path / "prompts.jsonl",
+        tmp_path / "out",
+        cfg,
+        group_size=4,
+        max_new_tokens=4,
+        updates_per_batch=2,
+        kl_coef=0.1,
+        show_progress=False,
+    )
+    assert manifest["stage"] == "grpo" and manifest["counts"]["step"] == 4
+    assert manifest["stats"]["initial_val_accuracy"] is not None
+    metrics = pq.read_table(tmp_path / "out" / "metrics.parquet").to_pylist()
+    assert [m["step"] for m in metrics] == [2, 4]
+    assert all(0.0 <= m["reward"] <= 1.0 and m["answer_tokens"] > 0 for m in metrics)
+    with pytest.raises(UserError, match="--group-size must be at least 2"):
+        run_grpo(tmp_path / "sft", tmp_path / "prompts.jsonl", tmp_path / "o2", cfg, group_size=1)
+    (tmp_path / "noanswers.jsonl").write_text(json.dumps({"prompt": "hi"}) + "\n")
+    with pytest.raises(UserError, match="no reference answers"):
+        run_grpo(tmp_path / "sft", tmp_path / "noanswers.jsonl", tmp_path / "o3", cfg, val_fraction=0.0)
