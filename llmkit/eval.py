@@ -10,7 +10,8 @@ task's data (or named in a suite file):
   characters (lm-evaluation-harness conventions).
 - `exact_match`: JSONL rows `{"prompt", "answer"}` (prompt as text or chat messages) or a prompts
   artifact; greedy generation in the chat template, then answer extraction (`#### N`, else the last
-  number, or `--answer-regex`) compared with the reference.
+  number, or `--answer-regex`) compared with the reference. With `--reward-model`, also the mean
+  reward of the answers and, with `--baseline CKPT`, the baseline's mean reward and the win rate.
 
 The artifact's main table holds one row per (task, metric); `examples/` holds one row per example
 (prompt, response, target, score) so failures can be read.
@@ -55,6 +56,8 @@ class EvalConfig:
     batch_size: int = 8
     answer_regex: str | None = None
     device: str = "auto"
+    reward_model: str | Path | None = None  # with it, prompt tasks also report mean reward and win rate
+    baseline: str | Path | None = None  # the checkpoint whose answers the win rate compares against
 
 
 # --------------------------------------------------------------------------------------- tasks
@@ -321,6 +324,52 @@ def eval_exact_match(model, tokenizer, task: Task, cfg: EvalConfig):
     return {"exact_match": accuracy, "examples": len(examples)}, examples
 
 
+def reward_comparison(rm, rm_tokenizer, tokenizer, baseline, rows, examples: list[dict], cfg: EvalConfig):
+    """Mean reward of the checkpoint's answers and, with a baseline, its answers' mean reward and the win
+    rate (ties count half): (metrics, per-example rows). Answers too long for the reward model's
+    context are left out and counted (`reward_skipped`)."""
+    from llmkit.train.chat_data import encode_pairs
+    from llmkit.train.reward import pair_scores
+
+    if rm_tokenizer.fingerprint != tokenizer.fingerprint:
+        raise UserError(
+            "the reward model and the checkpoint use different tokenizers (tokenizer.json differs)"
+        )
+    if baseline is not None:
+        _, base_examples = exact_match(
+            baseline, tokenizer, rows, cfg.max_new_tokens, cfg.batch_size, cfg.answer_regex
+        )
+    else:
+        base_examples = examples
+    records = [
+        {"prompt": messages, "chosen": e["response"], "rejected": b["response"]}
+        for (messages, _), e, b in zip(rows, examples, base_examples, strict=True)
+    ]
+    kept = [
+        (rec, encoded[0])
+        for rec in records
+        if (encoded := encode_pairs([rec], tokenizer, rm.config.seq_len)[0])
+    ]
+    if not kept:
+        raise UserError(f"no prompt and answers fit the reward model's context of {rm.config.seq_len} tokens")
+    rewards = pair_scores(rm, [pair for _, pair in kept], tokenizer.pad_id, cfg.batch_size)
+    metrics = {"reward": rewards[:, 0].mean().item(), "reward_skipped": len(records) - len(kept)}
+    out = []
+    if baseline is not None:
+        wins = (rewards[:, 0] > rewards[:, 1]).float() + 0.5 * (rewards[:, 0] == rewards[:, 1]).float()
+        metrics |= {"baseline_reward": rewards[:, 1].mean().item(), "win_rate": wins.mean().item()}
+        for (rec, _), w in zip(kept, wins.tolist(), strict=True):
+            out.append(
+                {
+                    "prompt": rec["prompt"][-1]["content"],
+                    "response": rec["chosen"],
+                    "target": rec["rejected"],
+                    "score": w,
+                }
+            )
+    return metrics, out
+
+
 EVALUATORS = {"lm": eval_lm, "multiple_choice": eval_multiple_choice, "exact_match": eval_exact_match}
 
 
@@ -353,14 +402,42 @@ def run_eval(
     if len(set(names)) != len(names):
         raise UserError(f"task names must be unique (got {', '.join(names)}); name them in a --suite file")
     model, tokenizer, ckpt = load_model(checkpoint, device=cfg.device)
+    rm = rm_tokenizer = baseline = None
+    if cfg.baseline is not None and cfg.reward_model is None:
+        raise UserError("--baseline needs --reward-model: the win rate compares reward-model scores")
+    if cfg.reward_model is not None:
+        from llmkit.train.reward import load_reward_model
+
+        rm, rm_tokenizer, _ = load_reward_model(cfg.reward_model, device=cfg.device)
+        if not any(t.type == "exact_match" for t in tasks):
+            raise UserError(
+                "--reward-model scores answers to prompts: give a prompts task (prompt/answer JSONL or a prompts artifact)"
+            )
+    if cfg.baseline is not None:
+        baseline, base_tokenizer, _ = load_model(cfg.baseline, device=cfg.device)
+        if base_tokenizer.fingerprint != tokenizer.fingerprint:
+            raise UserError(
+                "the baseline and the checkpoint use different tokenizers (tokenizer.json differs)"
+            )
     results: dict[str, dict] = {}
-    inputs = [ckpt.path, *(t.path for t in tasks)]
+    inputs = [
+        ckpt.path,
+        *(t.path for t in tasks),
+        *(p for p in (cfg.reward_model, cfg.baseline) if p is not None),
+    ]
     with ArtifactWriter(out, kind="eval", stage="eval", config=config or {}, inputs=inputs, force=force) as w:
         with ParquetPartWriter(w.part_path(0, "examples")) as ex_part:
             for task in tasks:
                 metrics, examples = EVALUATORS[task.type](model, tokenizer, task, cfg)
                 results[task.name] = metrics
                 ex_part.write([{"task": task.name, **e} for e in examples])
+                if rm is not None and task.type == "exact_match":
+                    rows = list(exact_match_rows(task, cfg.max_examples))
+                    reward_metrics, reward_examples = reward_comparison(
+                        rm, rm_tokenizer, tokenizer, baseline, rows, examples, cfg
+                    )
+                    results[task.name] |= reward_metrics
+                    ex_part.write([{"task": f"{task.name}:win", **e} for e in reward_examples])
         rows = [
             {"task": name, "metric": k, "value": float(v)}
             for name, m in results.items()

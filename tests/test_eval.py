@@ -164,3 +164,61 @@ def test_eval_bad_inputs(tmp_path, tokenizer, uniform_ckpt):
         "not an llmkit artifact",
     )
     assert not (tmp_path / "o").exists()
+
+
+def test_reward_model_mean_reward_and_win_rate(tmp_path, tokenizer, uniform_ckpt):
+    from llmkit.train.reward import RewardModel
+
+    torch.manual_seed(3)
+    cfg = model_config(
+        "tiny",
+        vocab_size=tokenizer.vocab_size,
+        n_layers=1,
+        d_model=32,
+        n_heads=2,
+        n_kv_heads=1,
+        ffn_hidden=64,
+        seq_len=256,
+    )
+    save_checkpoint(
+        tmp_path / "rm", RewardModel(cfg).weights(), cfg.to_dict(), tokenizer.path, stage="train-reward"
+    )
+    make_checkpoint(tmp_path / "other", tokenizer, seq_len=32)
+    (tmp_path / "qa.jsonl").write_text(
+        "".join(json.dumps({"prompt": f"What is {i} + 1?", "answer": str(i + 1)}) + "\n" for i in range(4))
+    )
+    task = [detect_task(tmp_path / "qa.jsonl")]
+    # against itself every answer ties with its twin: win rate exactly 0.5
+    m = run_eval(
+        uniform_ckpt,
+        task,
+        tmp_path / "e1",
+        EvalConfig(max_new_tokens=8, reward_model=tmp_path / "rm", baseline=uniform_ckpt),
+    )
+    qa = m["stats"]["metrics"]["qa"]
+    assert qa["win_rate"] == 0.5 and qa["reward"] == pytest.approx(qa["baseline_reward"])
+    m = run_eval(
+        tmp_path / "other",
+        task,
+        tmp_path / "e2",
+        EvalConfig(max_new_tokens=8, reward_model=tmp_path / "rm", baseline=uniform_ckpt),
+    )
+    qa = m["stats"]["metrics"]["qa"]
+    assert 0.0 <= qa["win_rate"] <= 1.0 and {"reward", "baseline_reward", "exact_match"} <= set(qa)
+    wins = [e for e in iter_rows((tmp_path / "e2" / "examples").glob("*.parquet")) if e["task"] == "qa:win"]
+    assert len(wins) == 4 - qa["reward_skipped"] and sum(e["score"] for e in wins) / len(
+        wins
+    ) == pytest.approx(qa["win_rate"])
+    with pytest.raises(UserError, match="--baseline needs --reward-model"):
+        run_eval(uniform_ckpt, task, tmp_path / "e3", EvalConfig(baseline=uniform_ckpt))
+    with pytest.raises(UserError, match="is not a reward model"):
+        run_eval(uniform_ckpt, task, tmp_path / "e3", EvalConfig(reward_model=uniform_ckpt))
+    other_tok = make_tokenizer(tmp_path / "tok2", vocab_size=300)
+    make_checkpoint(tmp_path / "foreign", other_tok, seq_len=32)
+    with pytest.raises(UserError, match="different tokenizers"):
+        run_eval(
+            tmp_path / "foreign",
+            task,
+            tmp_path / "e3",
+            EvalConfig(max_new_tokens=8, reward_model=tmp_path / "rm"),
+        )
