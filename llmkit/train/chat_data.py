@@ -11,6 +11,7 @@ crosses conversations, and padding costs little on short chat data.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from dataclasses import dataclass
 
@@ -108,6 +109,15 @@ class ExampleOrder:
         return max(1, self.n // rows_per_step)
 
 
+def set_epoch_steps(cfg, epochs: float, n_examples: int, nproc: int = 1) -> None:
+    """Without a --max-steps/--max-tokens/--max-time limit, train for `epochs` passes over the examples."""
+    if epochs <= 0:
+        raise UserError(f"--epochs must be greater than 0 (got {epochs})")
+    if cfg.max_steps is None and cfg.max_tokens is None and cfg.max_time is None:
+        world = int(os.environ.get("WORLD_SIZE", nproc))
+        cfg.max_steps = max(1, round(epochs * max(1, n_examples // (cfg.batch_size * world))))
+
+
 def pad(rows: list[list[int]], value: int) -> torch.Tensor:
     """Right-pad int rows to the longest: (len(rows), longest) int64."""
     width = max(len(r) for r in rows)
@@ -152,6 +162,19 @@ def pair_rows(pair: tuple) -> tuple[list[list[int]], list[list[int]]]:
     chosen, rejected, start = pair
     rows = [lm_rows(seq, [0] * start + [1] * (len(seq) - start)) for seq in (chosen, rejected)]
     return [r[0] for r in rows], [r[1] for r in rows]
+
+
+def preference_metrics(split: str, rewards: torch.Tensor) -> dict:
+    """Pairwise accuracy and mean margin of (n, 2) chosen/rejected rewards, and for `val` the
+    Bradley–Terry / DPO loss −log σ(margin): what the reward and DPO evaluators report."""
+    margin = rewards[:, 0] - rewards[:, 1]
+    result = {
+        f"{split}_accuracy": (margin > 0).float().mean().item(),
+        f"{split}_margin": margin.mean().item(),
+    }
+    if split == "val":
+        result["val_loss"] = -torch.nn.functional.logsigmoid(margin).mean().item()
+    return result
 
 
 def sequence_logps(model, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

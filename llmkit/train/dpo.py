@@ -27,7 +27,9 @@ from llmkit.train.chat_data import (
     encode_pairs,
     pad,
     pair_rows,
+    preference_metrics,
     sequence_logps,
+    set_epoch_steps,
     split_by_id,
 )
 from llmkit.train.common import Output, TrainConfig, autocast, check_output, launch, load_model, train
@@ -99,14 +101,8 @@ class DPOEvaluator:
         result = {}
         for name, (pairs, ref) in self.sets.items():
             if pairs:
-                rewards = self.beta * (
-                    response_logps(model, pairs, self.pad_id, self.batch_size, precision) - ref
-                )
-                margin = rewards[:, 0] - rewards[:, 1]
-                result[f"{name}_accuracy"] = (margin > 0).float().mean().item()
-                result[f"{name}_margin"] = margin.mean().item()
-                if name == "val":
-                    result["val_loss"] = -F.logsigmoid(margin).mean().item()
+                logps = response_logps(model, pairs, self.pad_id, self.batch_size, precision)
+                result |= preference_metrics(name, self.beta * (logps - ref))  # implicit rewards
         model.train()
         return result
 
@@ -134,8 +130,6 @@ def run_dpo(
     cfg = (train_config or TrainConfig(lr=1e-5, warmup_steps=10, eval_every=50, batch_size=8)).validate()
     if beta <= 0:
         raise UserError(f"--beta must be greater than 0 (got {beta})")
-    if epochs <= 0:
-        raise UserError(f"--epochs must be greater than 0 (got {epochs})")
     model, tokenizer, ckpt = load_model(sft, device="cpu")
     records, rejected_rows = read_records(prefs, "prefs", data_format)
     train_records, val_records = split_by_id(records, val_fraction)
@@ -146,11 +140,7 @@ def run_dpo(
         raise UserError(
             f"no preference pair fits the context of {model.config.seq_len} tokens ({dict(dropped)})"
         )
-    if cfg.max_steps is None and cfg.max_tokens is None and cfg.max_time is None:
-        world = int(os.environ.get("WORLD_SIZE", nproc))
-        cfg.max_steps = max(
-            1, round(epochs * ExampleOrder(len(train_pairs), 0).epoch_steps(cfg.batch_size * world))
-        )
+    set_epoch_steps(cfg, epochs, len(train_pairs), nproc)
     run_config = {
         **asdict(cfg),
         "beta": beta,

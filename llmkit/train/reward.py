@@ -24,7 +24,14 @@ from llmkit.artifacts import open_checkpoint, read_manifest
 from llmkit.data.importers import read_records
 from llmkit.errors import UserError
 from llmkit.model import ModelConfig, Transformer
-from llmkit.train.chat_data import ExampleOrder, encode_pairs, pad, split_by_id
+from llmkit.train.chat_data import (
+    ExampleOrder,
+    encode_pairs,
+    pad,
+    preference_metrics,
+    set_epoch_steps,
+    split_by_id,
+)
 from llmkit.train.common import (
     Output,
     TrainConfig,
@@ -148,12 +155,9 @@ class RewardEvaluator:
         result = {}
         for name, pairs in (("val", self.val), ("train", self.train)):
             if pairs:
-                r = pair_scores(model, pairs, self.pad_id, self.batch_size, precision)
-                margin = r[:, 0] - r[:, 1]
-                result[f"{name}_accuracy"] = (margin > 0).float().mean().item()
-                result[f"{name}_margin"] = margin.mean().item()
-                if name == "val":
-                    result["val_loss"] = -F.logsigmoid(margin).mean().item()
+                result |= preference_metrics(
+                    name, pair_scores(model, pairs, self.pad_id, self.batch_size, precision)
+                )
         model.train()
         return result
 
@@ -180,8 +184,6 @@ def run_train_reward(
     ranks other than 0). Held-out accuracy and margin are in metrics.parquet and the manifest.
     """
     cfg = (train_config or TrainConfig(lr=1e-4, warmup_steps=10, eval_every=50, batch_size=8)).validate()
-    if epochs <= 0:
-        raise UserError(f"--epochs must be greater than 0 (got {epochs})")
     model, tokenizer, ckpt = reward_model_from_lm(sft)
     records, rejected_rows = read_records(prefs, "prefs", data_format)
     train_records, val_records = split_by_id(records, val_fraction)
@@ -192,9 +194,7 @@ def run_train_reward(
             f"no preference pair fits the context of {model.config.seq_len} tokens ({dict(dropped)})"
         )
     data = PairBatches(train_pairs, tokenizer.pad_id, cfg.batch_size, cfg.seed)
-    if cfg.max_steps is None and cfg.max_tokens is None and cfg.max_time is None:
-        world = int(os.environ.get("WORLD_SIZE", nproc))
-        cfg.max_steps = max(1, round(epochs * data.epoch_steps(cfg.batch_size * world)))
+    set_epoch_steps(cfg, epochs, len(train_pairs), nproc)
     run_config = {
         **asdict(cfg),
         "epochs": epochs,

@@ -19,7 +19,7 @@ from llmkit.artifacts import read_manifest
 from llmkit.data.importers import read_records
 from llmkit.errors import UserError
 from llmkit.sampling import SamplingConfig, generate
-from llmkit.train.chat_data import ChatBatches, encode_chats, lm_rows, pad, split_by_id
+from llmkit.train.chat_data import ChatBatches, encode_chats, lm_rows, pad, set_epoch_steps, split_by_id
 from llmkit.train.common import Output, TrainConfig, autocast, check_output, launch, load_model, train
 
 
@@ -109,8 +109,6 @@ def run_sft(
     a checkpoint artifact to `out_dir`; returns its manifest (None on ranks other than 0).
     """
     cfg = (train_config or TrainConfig(lr=3e-4, warmup_steps=10, eval_every=50)).validate()
-    if epochs <= 0:
-        raise UserError(f"--epochs must be greater than 0 (got {epochs})")
     model, tokenizer, ckpt = load_model(base, device="cpu")
     records, rejected = read_records(chats, "chat", data_format)
     train_records, val_records = split_by_id(records, val_fraction)
@@ -122,9 +120,7 @@ def run_sft(
             f"no conversation fits the context of {model.config.seq_len} tokens ({dict(dropped)})"
         )
     data = ChatBatches(train_examples, tokenizer.pad_id, cfg.batch_size, cfg.seed)
-    if cfg.max_steps is None and cfg.max_tokens is None and cfg.max_time is None:
-        world = int(os.environ.get("WORLD_SIZE", nproc))
-        cfg.max_steps = max(1, round(epochs * data.epoch_steps(cfg.batch_size * world)))
+    set_epoch_steps(cfg, epochs, len(train_examples), nproc)
     run_config = {
         **asdict(cfg),
         "epochs": epochs,
