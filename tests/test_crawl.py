@@ -1,0 +1,306 @@
+"""`llmkit crawl`: WARC parsing, HTML selection, decoding, bad input, loopback HTTP and Common Crawl."""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import http.server
+import threading
+import tracemalloc
+import uuid
+import zlib
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from conftest import assert_one_line_error, run_cli
+
+from llmkit.data.crawl import crawl_shard, decode_html, run_crawl
+from llmkit.errors import UserError
+
+# ------------------------------------------------------------------ building WARCs byte by byte
+
+
+def warc_record(url: str, block: bytes, rec_type: str = "response", extra_headers: str = "") -> bytes:
+    """One gzip member holding one WARC record whose block is `block` (HTTP head + payload)."""
+    record_id = uuid.uuid5(uuid.NAMESPACE_URL, url + rec_type)
+    head = (
+        f"WARC/1.0\r\nWARC-Type: {rec_type}\r\nWARC-Target-URI: {url}\r\n"
+        f"WARC-Date: 2024-03-01T12:00:00Z\r\nWARC-Record-ID: <urn:uuid:{record_id}>\r\n{extra_headers}"
+        f"Content-Type: application/http; msgtype={rec_type}\r\nContent-Length: {len(block)}\r\n\r\n"
+    ).encode()
+    return gzip.compress(head + block + b"\r\n\r\n", compresslevel=1)
+
+
+def http_response(
+    payload: bytes, content_type: str | None = "text/html; charset=utf-8", extra: str = ""
+) -> bytes:
+    ctype = f"Content-Type: {content_type}\r\n" if content_type else ""
+    return f"HTTP/1.1 200 OK\r\n{ctype}{extra}Content-Length: {len(payload)}\r\n\r\n".encode() + payload
+
+
+PARAGRAPHS = [
+    "The river runs through the old town, and the people who live there have always known its moods.",
+    "In spring the water rises quickly, and the bridges that connect the two halves of the town are closed.",
+    "Children learn early that the river is a friend to be respected and never a toy to be played with.",
+    "The market on the eastern bank sells bread, fish and vegetables that come from the farms upstream.",
+    "Visitors often ask why the houses are painted in such bright colours, and the answer is a long story.",
+    "It begins with a flood that destroyed most of the town a century ago and left only the church standing.",
+]
+
+
+def english_html(title: str, n: int = 6) -> str:
+    body = "".join(f"<p>{p} ({title} {i})</p>" for i, p in enumerate(PARAGRAPHS[:n]))
+    return (
+        f"<!DOCTYPE html><html><head><title>{title}</title></head><body>"
+        f"<nav><a href='/'>Home</a> <a href='/a'>About</a></nav><article><h1>{title}</h1>{body}</article>"
+        "<footer>Copyright 2024</footer></body></html>"
+    )
+
+
+def write_warc(path: Path, records: list[bytes]) -> Path:
+    path.write_bytes(b"".join(records))
+    return path
+
+
+def good_records(prefix: str = "page", n: int = 3) -> list[bytes]:
+    return [
+        warc_record(f"http://example.com/{prefix}{i}", http_response(english_html(f"{prefix} {i}").encode()))
+        for i in range(n)
+    ]
+
+
+def read_rows(path: Path) -> list[dict]:
+    return pq.read_table(path).to_pylist()
+
+
+# ------------------------------------------------------------------ records and decoding
+
+
+def test_crawl_keeps_html_responses_and_explains_every_other_response(tmp_path):
+    latin1 = "<html><head><meta charset='iso-8859-1'></head><body>Caf\xe9 cr\xe8me</body></html>".encode(
+        "latin-1"
+    )
+    cp1252_undeclared = "<html><body>\u201cQuoted\u201d na\xefve text, caf\xe9, r\xe9sum\xe9 and more words here to detect</body></html>".encode(
+        "cp1252"
+    )
+    broken_utf8 = b"<html><body>" + "caf\xe9 ".encode() * 100 + b"ok \xff\xfe bytes</body></html>"
+    records = [
+        warc_record("http://example.com/", b"software: test\r\n", rec_type="warcinfo"),
+        warc_record(
+            "http://example.com/req", b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n", rec_type="request"
+        ),
+        *good_records(),
+        warc_record("http://example.com/latin1", http_response(latin1, "text/html")),
+        warc_record("http://example.com/cp1252", http_response(cp1252_undeclared, None)),
+        warc_record("http://example.com/broken", http_response(broken_utf8, "text/html; charset=utf-8")),
+        warc_record("http://example.com/x.png", http_response(b"\x89PNG\r\n\x1a\n\x00\x00", "image/png")),
+        warc_record("http://example.com/bin", http_response(b"\x00\x01\x02<html>", "text/html")),
+        warc_record("http://example.com/garbage", b"GARBAGE LINE\r\nno colon\r\n\r\n<html></html>"),
+        warc_record("http://example.com/empty", http_response(b"", "text/html")),
+        warc_record(
+            "http://example.com/sniffed",
+            http_response(b"  <!doctype html><html><body>sniffed</body></html>", "application/octet-stream"),
+        ),
+        warc_record(
+            "http://example.com/typed",
+            http_response(b"<html><body>by warc type</body></html>", None),
+            extra_headers="WARC-Identified-Payload-Type: text/html\r\n",
+        ),
+        warc_record("http://example.com/plain", http_response(b"just some text", "text/plain")),
+    ]
+    stats = run_crawl([str(write_warc(tmp_path / "a.warc.gz", records))], tmp_path / "pages", workers=1)
+
+    pages = {r["url"].rsplit("/", 1)[1]: r for r in read_rows(tmp_path / "pages/part-00000.parquet")}
+    assert set(pages) == {"page0", "page1", "page2", "latin1", "cp1252", "broken", "sniffed", "typed"}
+    assert "Café crème" in pages["latin1"]["html"] and pages["latin1"]["charset"] == "iso8859-1"
+    assert "\u201cQuoted\u201d" in pages["cp1252"]["html"]  # detected, not declared
+    assert "\ufffd" in pages["broken"]["html"] and pages["broken"]["charset"].endswith("+replace")
+    page = pages["page0"]
+    assert page["warc_date"] == "2024-03-01T12:00:00Z" and page["warc_record_id"].startswith("<urn:uuid:")
+    assert page["status"] == 200 and page["content_type"].startswith("text/html") and len(page["id"]) == 16
+
+    rejected = {
+        r["url"].rsplit("/", 1)[1]: r["reason"]
+        for r in read_rows(tmp_path / "pages/rejected/part-00000.parquet")
+    }
+    assert rejected == {
+        "x.png": "crawl:not_html image/png",
+        "bin": "crawl:binary NUL",
+        "garbage": "crawl:bad_http_headers 'GARBAGE LINE'",
+        "empty": "crawl:empty 0",
+        "plain": "crawl:not_html sniffed",
+    }
+    assert stats["records"] == {"warcinfo": 1, "request": 1, "response": 13}
+    assert stats["funnel"] == [
+        {
+            "step": "crawl",
+            "in": 13,
+            "out": 8,
+            "removed": {
+                "crawl:bad_http_headers": 1,
+                "crawl:binary": 1,
+                "crawl:empty": 1,
+                "crawl:not_html": 2,
+            },
+        }
+    ]
+
+
+def test_decode_html_prefers_declared_charset_then_meta_then_detection():
+    assert decode_html("é".encode("cp1252"), "text/html; charset=windows-1252") == ("é", "cp1252")
+    assert decode_html("<meta charset=koi8-r>привет".encode("koi8-r"))[0].endswith("привет")
+    assert decode_html("naïve".encode(), "text/html; charset=bogus-charset") == ("naïve", "utf-8")
+
+
+def test_large_records_and_decompression_bombs_are_skipped_in_bounded_memory(tmp_path):
+    big = b"<html><body>" + b"A" * (50 * 1024 * 1024) + b"</body></html>"  # a 50 MB page
+    bomb = zlib.compress(b"<html>" + b"\x00" * (50 * 1024 * 1024), 9)  # ~50 KB that inflates to 50 MB
+    gz_bomb = gzip.compress(zlib.decompress(bomb), compresslevel=9)
+    records = [
+        *good_records("before", 1),
+        warc_record("http://example.com/big", http_response(big, "text/html")),
+        warc_record(
+            "http://example.com/bomb", http_response(gz_bomb, "text/html", "Content-Encoding: gzip\r\n")
+        ),
+        *good_records("after", 1),
+    ]
+    path = write_warc(tmp_path / "big.warc.gz", records)
+    del big, bomb, gz_bomb, records
+    task = {
+        "index": 0,
+        "source": str(path),
+        "out": str(tmp_path / "p.parquet"),
+        "rejected": str(tmp_path / "r.parquet"),
+        "max_record_bytes": 10 * 1024 * 1024,
+    }
+    tracemalloc.start()
+    result = crawl_shard(task)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 25 * 1024 * 1024, f"peak {peak / 2**20:.1f} MB"  # the cap (10 MB) plus buffers
+    assert result["counts"]["out"] == 2
+    assert [r["reason"] for r in read_rows(tmp_path / "r.parquet")] == [
+        "crawl:too_large >10485760",
+        "crawl:too_large >10485760",
+    ]
+
+
+# ------------------------------------------------------------------ bad input
+
+
+def test_truncated_not_warc_and_empty_sources_are_counted_and_good_records_kept(tmp_path):
+    whole = b"".join(good_records("t", 3))
+    truncated = write_warc(tmp_path / "truncated.warc.gz", [whole[: len(whole) - 200]])
+    not_warc = tmp_path / "notes.warc"
+    not_warc.write_text("this is not a WARC file\n")
+    empty = tmp_path / "empty.warc.gz"
+    empty.write_bytes(b"")
+    stats = run_crawl([str(truncated), str(not_warc), str(empty)], tmp_path / "pages", workers=1)
+    assert stats["pages"] == 2  # the two records before the cut
+    assert stats["source_errors"] == {"truncated": 1, "not_warc": 1, "empty": 1}
+    assert set(stats["sources_with_errors"]) == {str(truncated), str(not_warc), str(empty)}
+
+
+def test_nothing_readable_is_one_error_line_and_no_output(tmp_path):
+    not_warc = tmp_path / "notes.txt"
+    not_warc.write_text("hello\n")
+    r = run_cli("crawl", not_warc, "-o", tmp_path / "pages")
+    assert_one_line_error(r, "no WARC records could be read", "not_warc")
+    assert not (tmp_path / "pages").exists() and not (tmp_path / "pages.partial").exists()
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["missing.warc.gz"], "missing.warc.gz does not exist"),
+        (["nomatch-*.warc.gz"], "no file matches"),
+        ([], "give WARC files, URLs or --cc-crawl"),
+        (["--cc-crawl", "2024-10"], "--cc-crawl must look like CC-MAIN-2024-10"),
+        (["x.warc", "--max-record-bytes", "0"], "--max-record-bytes must be greater than 0"),
+        (["http://127.0.0.1:9/a.warc.gz"], "cannot reach http://127.0.0.1:9/a.warc.gz"),
+    ],
+)
+def test_crawl_bad_arguments_end_with_one_line(tmp_path, args, fragment):
+    r = run_cli("crawl", *args, "-o", tmp_path / "pages", cwd=tmp_path)
+    assert_one_line_error(r, fragment)
+
+
+# ------------------------------------------------------------------ loopback HTTP and Common Crawl
+
+
+@pytest.fixture
+def http_root(tmp_path):
+    """A real loopback HTTP server serving tmp_path/www; yields (root folder, base URL)."""
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = functools.partial(_QuietHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_crawl_streams_warcs_from_a_loopback_server_including_a_truncated_one(tmp_path, http_root):
+    root, base = http_root
+    write_warc(root / "a.warc.gz", good_records("a", 3))
+    whole = b"".join(good_records("t", 3))
+    write_warc(root / "cut.warc.gz", [whole[:-100]])
+    local = run_crawl([str(root / "a.warc.gz")], tmp_path / "local", workers=1)
+    stats = run_crawl([f"{base}/a.warc.gz", f"{base}/cut.warc.gz"], tmp_path / "remote", workers=1)
+    assert local["pages"] == 3 and stats["pages"] == 3 + 2
+    assert stats["source_errors"] == {"truncated": 1}
+    remote_rows = read_rows(tmp_path / "remote/part-00000.parquet")
+    local_rows = read_rows(tmp_path / "local/part-00000.parquet")
+    assert [r["html"] for r in remote_rows] == [r["html"] for r in local_rows]
+    assert remote_rows[0]["source"] == f"{base}/a.warc.gz"
+
+    r = run_cli("crawl", f"{base}/missing.warc.gz", "-o", tmp_path / "x")
+    assert_one_line_error(r, "HTTP 404")
+
+
+def test_crawl_common_crawl_listing_from_a_configurable_base_url(tmp_path, http_root):
+    root, base = http_root
+    crawl_dir = root / "crawl-data/CC-MAIN-2024-10"
+    crawl_dir.mkdir(parents=True)
+    segs = root / "crawl-data/CC-MAIN-2024-10/segments/1/warc"
+    segs.mkdir(parents=True)
+    names = [f"CC-MAIN-{i}.warc.gz" for i in range(3)]
+    for i, name in enumerate(names):
+        write_warc(segs / name, good_records(f"cc{i}-", 2))
+    listing = "".join(f"crawl-data/CC-MAIN-2024-10/segments/1/warc/{n}\n" for n in names)
+    (crawl_dir / "warc.paths.gz").write_bytes(gzip.compress(listing.encode()))
+
+    r = run_cli("crawl", "--cc-crawl", "CC-MAIN-2024-10", "--cc-files", "2", "--cc-base-url", base,
+                "-o", tmp_path / "pages", "-w", "2")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "4 response" in r.stdout
+    rows = read_rows(tmp_path / "pages/part-00000.parquet") + read_rows(tmp_path / "pages/part-00001.parquet")
+    assert sorted(row["url"].rsplit("/", 1)[1] for row in rows) == ["cc0-0", "cc0-1", "cc1-0", "cc1-1"]
+
+    r = run_cli("crawl", "--cc-crawl", "CC-MAIN-1999-01", "--cc-base-url", base, "-o", tmp_path / "none")
+    assert_one_line_error(r, "cannot fetch", "CC-MAIN-1999-01/warc.paths.gz", "HTTP 404")
+
+
+def test_crawl_is_deterministic_across_workers_and_reruns(tmp_path):
+    paths = [str(write_warc(tmp_path / f"{i}.warc.gz", good_records(f"d{i}-", 4))) for i in range(3)]
+    run_crawl(paths, tmp_path / "one", workers=1)
+    run_crawl(paths, tmp_path / "two", workers=2)
+    for i in range(3):
+        name = f"part-{i:05d}.parquet"
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
+
+
+def test_crawl_refuses_existing_output_without_force(tmp_path):
+    path = str(write_warc(tmp_path / "a.warc.gz", good_records()))
+    run_crawl([path], tmp_path / "pages", workers=1)
+    with pytest.raises(UserError, match="already exists"):
+        run_crawl([path], tmp_path / "pages", workers=1)
+    assert run_crawl([path], tmp_path / "pages", workers=1, force=True)["pages"] == 3

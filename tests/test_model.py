@@ -1,0 +1,161 @@
+"""The transformer: sizes, RoPE, grouped-query attention, causality, the KV cache, saving weights."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from llmkit.errors import UserError
+from llmkit.model import (
+    PRESETS,
+    KVCache,
+    ModelConfig,
+    Transformer,
+    apply_rope,
+    flops_per_token,
+    model_config,
+    num_params,
+    rope_cos_sin,
+)
+
+
+def tiny(**overrides) -> ModelConfig:
+    return model_config("tiny", 300, **{"n_layers": 2, "d_model": 64, "seq_len": 32, **overrides})
+
+
+def test_param_count_formula_matches_the_module_for_every_preset_shape():
+    for name in PRESETS:
+        cfg = model_config(name, 320, n_layers=1, seq_len=16)  # one layer keeps the big presets cheap
+        model = Transformer(cfg)
+        assert num_params(cfg) == sum(p.numel() for p in model.parameters()), name
+        embedding = cfg.vocab_size * cfg.d_model
+        assert num_params(cfg, embedding=False) == num_params(cfg) - embedding
+
+
+def test_presets_have_their_advertised_sizes():
+    assert 0.7e6 < num_params(model_config("tiny", 512)) < 1.4e6
+    assert 9e6 < num_params(model_config("small", 4096)) < 13e6
+    assert 100e6 < num_params(model_config("base", 32000)) < 130e6
+
+
+def test_flops_per_token_is_six_n_plus_attention():
+    cfg = tiny()
+    matmul = num_params(cfg) - (2 * cfg.n_layers + 1) * cfg.d_model  # tied: the table is the LM head
+    assert flops_per_token(cfg) == 6 * matmul + 12 * cfg.n_layers * cfg.d_model * cfg.seq_len
+
+
+def test_overrides_and_bad_configs():
+    assert model_config("tiny", 300, n_layers=3, d_model=96, n_heads=6, n_kv_heads=3).head_dim == 16
+    for bad, fragment in [
+        (dict(d_model=100, n_heads=3), "divisible"),
+        (dict(n_heads=4, n_kv_heads=3), "--n-kv-heads"),
+        (dict(n_layers=0), "--n-layers"),
+        (dict(dropout=1.0), "--dropout"),
+    ]:
+        with pytest.raises(UserError, match=fragment):
+            model_config("tiny", 300, **bad)
+    with pytest.raises(UserError, match="unknown preset"):
+        model_config("huge", 300)
+    with pytest.raises(UserError, match="unknown fields"):
+        ModelConfig.from_dict({**tiny().to_dict(), "bias": True})
+
+
+def test_rope_uses_rotate_half_and_depends_only_on_relative_position():
+    hd = 16
+    q, k = torch.randn(hd), torch.randn(hd)
+
+    def rotated(x, pos):
+        cos, sin = rope_cos_sin(hd, torch.tensor([pos]), 10000.0)
+        return apply_rope(x.view(1, 1, 1, hd), cos, sin).view(hd)
+
+    # Hugging Face layout: pair i rotates dimensions i and i + hd/2 by angle pos · theta^(-2i/hd)
+    x = torch.zeros(hd)
+    x[1] = 1.0
+    angle = 3 * 10000.0 ** (-2 / hd)
+    out = rotated(x, 3)
+    assert torch.allclose(out[1], torch.tensor(math.cos(angle)), atol=1e-6)
+    assert torch.allclose(out[1 + hd // 2], torch.tensor(math.sin(angle)), atol=1e-6)
+    # scores depend on m - n only
+    assert torch.allclose(rotated(q, 5) @ rotated(k, 2), rotated(q, 13) @ rotated(k, 10), atol=1e-5)
+
+
+def test_grouped_query_attention_equals_multi_head_with_repeated_kv_heads():
+    torch.manual_seed(0)
+    gqa = Transformer(tiny(n_heads=4, n_kv_heads=2))
+    mha = Transformer(tiny(n_heads=4, n_kv_heads=4))
+    state = gqa.state_dict()
+    hd = gqa.config.head_dim
+    for name, tensor in list(state.items()):
+        if name.endswith(("k_proj.weight", "v_proj.weight")):  # (kv_heads·hd, d) → each head twice
+            state[name] = tensor.view(2, hd, -1).repeat_interleave(2, dim=0).reshape(4 * hd, -1)
+    mha.load_state_dict(state)
+    idx = torch.randint(0, 300, (2, 20))
+    assert torch.allclose(gqa(idx), mha(idx), atol=1e-5)
+
+
+def test_attention_is_causal():
+    torch.manual_seed(0)
+    model = Transformer(tiny())
+    idx = torch.randint(0, 300, (1, 16))
+    changed = idx.clone()
+    changed[0, 10] = (idx[0, 10] + 1) % 300
+    a, b = model(idx), model(changed)
+    assert torch.allclose(a[:, :10], b[:, :10], atol=1e-6)
+    assert not torch.allclose(a[:, 10:], b[:, 10:], atol=1e-4)
+
+
+def test_kv_cache_prefill_then_one_token_at_a_time_equals_full_forward():
+    torch.manual_seed(0)
+    model = Transformer(tiny()).eval()
+    idx = torch.randint(0, 300, (3, 24))
+    cache = KVCache(model.config, 3, 24)
+    pieces = [model(idx[:, :7], kv_cache=cache)]
+    pieces += [model(idx[:, t : t + 1], kv_cache=cache) for t in range(7, 24)]
+    assert cache.length == 24
+    assert torch.allclose(torch.cat(pieces, dim=1), model(idx), atol=1e-5)
+
+
+def test_loss_ignores_minus_100_targets_and_starts_near_log_vocab():
+    torch.manual_seed(0)
+    model = Transformer(tiny())
+    idx, targets = torch.randint(0, 300, (2, 4, 32))
+    _, loss = model(idx, targets)
+    assert abs(loss.item() - math.log(300)) < 0.3  # small init: predictions start near uniform
+    masked = targets.clone()
+    masked[:, :16] = -100
+    logits, half = model(idx, masked)
+    expected = torch.nn.functional.cross_entropy(logits[:, 16:].reshape(-1, 300), targets[:, 16:].reshape(-1))
+    assert torch.allclose(half, expected, atol=1e-5)
+
+
+def test_depth_scaled_init_on_residual_projections():
+    torch.manual_seed(0)
+    model = Transformer(model_config("tiny", 300, n_layers=8, d_model=256, ffn_hidden=768))
+    expected = 0.02 / math.sqrt(2 * 8)
+    assert abs(model.layers[3].self_attn.o_proj.weight.std().item() - expected) < 0.1 * expected
+    assert abs(model.layers[3].mlp.down_proj.weight.std().item() - expected) < 0.1 * expected
+    assert abs(model.layers[3].mlp.up_proj.weight.std().item() - 0.02) < 0.002
+    assert torch.all(model.norm.weight == 1)
+    assert not any(name.endswith("bias") for name, _ in model.named_parameters())
+
+
+def test_weights_drop_the_tied_head_and_load_back_exactly():
+    torch.manual_seed(0)
+    model = Transformer(tiny())
+    weights = model.weights()
+    assert "lm_head.weight" not in weights and "embed_tokens.weight" in weights
+    torch.manual_seed(1)
+    other = Transformer(tiny())
+    other.load_weights(weights)
+    assert other.lm_head.weight is other.embed_tokens.weight
+    idx = torch.randint(0, 300, (1, 8))
+    assert torch.equal(model(idx), other(idx))
+    untied = Transformer(tiny(tie_embeddings=False))
+    assert "lm_head.weight" in untied.weights()
+    with pytest.raises(UserError, match="do not match"):
+        untied.load_weights(weights)
+    bad = dict(weights, **{"norm.weight": torch.ones(3)})
+    with pytest.raises(UserError, match="shape"):
+        other.load_weights(bad)
