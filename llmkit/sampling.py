@@ -252,7 +252,7 @@ def run_generate(
             )
     streaming = stream is not None and len(rows) == 1  # token by token
     if streaming and isinstance(prompts[0], str):
-        stream.write(prompts[0])
+        stream.write(prompts[0] + ("\n→ " if chat else ""))  # a reply goes on its own line
     results, generated, start = [], 0, time.perf_counter()
     for first in range(0, len(rows), batch_size):
         batch = rows[first : first + batch_size]
@@ -288,9 +288,9 @@ def run_generate(
                 stream.write(text[len(shown) :] + "\n")
             elif stream is not None:
                 header = f"── prompt {index + 1}" + (f", sample {sample + 1}" if num_samples > 1 else "")
-                stream.write(
-                    f"{header}\n{prompt if isinstance(prompt, str) else prompt[-1]['content']}{text}\n"
-                )
+                shown_prompt = prompt if isinstance(prompt, str) else prompt[-1]["content"]
+                sep = "\n→ " if chat or not isinstance(prompt, str) else ""  # a reply, not a continuation
+                stream.write(f"{header}\n{shown_prompt}{sep}{text}\n")
             if stream is not None:
                 stream.flush()
     seconds = time.perf_counter() - start
