@@ -485,7 +485,8 @@ def dedup(
     threshold: Annotated[
         float | None,
         typer.Option(
-            "--threshold", help="Target Jaccard similarity: sets --bands/--rows unless given; the --verify cut-off."
+            "--threshold",
+            help="Target Jaccard similarity: sets --bands/--rows unless given; the --verify cut-off.",
         ),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the MinHash permutations.")] = 1,
@@ -786,7 +787,9 @@ def pretrain(
     device: Device = "auto",
     threads: Annotated[
         int | None,
-        typer.Option("--threads", help="CPU threads per process (default: cores / processes).", show_default=False),
+        typer.Option(
+            "--threads", help="CPU threads per process (default: cores / processes).", show_default=False
+        ),
     ] = None,
     nproc: Annotated[
         int, typer.Option("--nproc", help="Train with this many DistributedDataParallel processes here.")
@@ -999,19 +1002,39 @@ def import_(
 # --------------------------------------------------------------------------------------- post-training: sft, train-reward, dpo, score
 # The training options every post-training command shares (they fill train.common.TrainConfig).
 
-Lr = Annotated[float | None, typer.Option("--lr", help="Peak learning rate (default: the stage's).", show_default=False)]
-Epochs = Annotated[float, typer.Option("--epochs", help="Passes over the training data (unless a --max-* limit is set).")]
+Lr = Annotated[
+    float | None, typer.Option("--lr", help="Peak learning rate (default: the stage's).", show_default=False)
+]
+Epochs = Annotated[
+    float, typer.Option("--epochs", help="Passes over the training data (unless a --max-* limit is set).")
+]
 BatchSize = Annotated[int, typer.Option("--batch-size", "-b", help="Examples per micro-batch, per process.")]
 WarmupSteps = Annotated[int, typer.Option("--warmup-steps", help="Linear warmup steps.")]
-MaxSteps = Annotated[int | None, typer.Option("--max-steps", help="Stop after this many optimizer steps.", show_default=False)]
-MaxTime = Annotated[float | None, typer.Option("--max-time", help="Stop after this many seconds.", show_default=False)]
-ValFraction = Annotated[float, typer.Option("--val-fraction", help="Fraction of examples held out (by id hash) for validation.")]
+MaxSteps = Annotated[
+    int | None, typer.Option("--max-steps", help="Stop after this many optimizer steps.", show_default=False)
+]
+MaxTime = Annotated[
+    float | None, typer.Option("--max-time", help="Stop after this many seconds.", show_default=False)
+]
+ValFraction = Annotated[
+    float, typer.Option("--val-fraction", help="Fraction of examples held out (by id hash) for validation.")
+]
 EvalEvery = Annotated[int, typer.Option("--eval-every", help="Validate every N steps; 0 = at the end only.")]
-CheckpointEvery = Annotated[int, typer.Option("--checkpoint-every", help="Save a resumable checkpoint every N steps; 0 = off.")]
-Precision = Annotated[str, typer.Option("--precision", help="auto (bf16 where the hardware has it), bf16 or fp32.")]
-DataFormat = Annotated[str, typer.Option("--format", "-f", help="Format of a JSONL input (auto-detected; see `llmkit import`).")]
-Nproc = Annotated[int, typer.Option("--nproc", help="Train with this many DistributedDataParallel processes here.")]
-Resume = Annotated[bool, typer.Option("--resume", help="Continue an unfinished run at OUT from its last checkpoint.")]
+CheckpointEvery = Annotated[
+    int, typer.Option("--checkpoint-every", help="Save a resumable checkpoint every N steps; 0 = off.")
+]
+Precision = Annotated[
+    str, typer.Option("--precision", help="auto (bf16 where the hardware has it), bf16 or fp32.")
+]
+DataFormat = Annotated[
+    str, typer.Option("--format", "-f", help="Format of a JSONL input (auto-detected; see `llmkit import`).")
+]
+Nproc = Annotated[
+    int, typer.Option("--nproc", help="Train with this many DistributedDataParallel processes here.")
+]
+Resume = Annotated[
+    bool, typer.Option("--resume", help="Continue an unfinished run at OUT from its last checkpoint.")
+]
 
 
 def train_config_from(params: dict, default_lr: float, default_batch: int):
@@ -1030,15 +1053,23 @@ def print_training_summary(manifest: dict | None, keys: tuple[str, ...]) -> None
     if manifest is None:  # ranks other than 0
         return
     stats = manifest["stats"]
-    shown = ", ".join(f"{k} {stats[k]:.4g}" if isinstance(stats.get(k), float) else f"{k} {stats.get(k)}" for k in keys if k in stats)
+    shown = ", ".join(
+        f"{k} {stats[k]:.4g}" if isinstance(stats.get(k), float) else f"{k} {stats.get(k)}"
+        for k in keys
+        if k in stats
+    )
     console.print(f"[green]wrote[/] {manifest['stage']} checkpoint ({stats['steps']} steps): {shown}")
 
 
 @app.command()
 def sft(
     ctx: typer.Context,
-    base: Annotated[Path, typer.Argument(help="The checkpoint to fine-tune (from pretrain).", show_default=False)],
-    chats: Annotated[Path, typer.Argument(help="A chat artifact, or a JSONL file of conversations.", show_default=False)],
+    base: Annotated[
+        Path, typer.Argument(help="The checkpoint to fine-tune (from pretrain).", show_default=False)
+    ],
+    chats: Annotated[
+        Path, typer.Argument(help="A chat artifact, or a JSONL file of conversations.", show_default=False)
+    ],
     out: Out,
     epochs: Epochs = 3.0,
     lr: Lr = None,
@@ -1046,7 +1077,9 @@ def sft(
     warmup_steps: WarmupSteps = 10,
     max_steps: MaxSteps = None,
     max_time: MaxTime = None,
-    long: Annotated[str, typer.Option("--long", help="Conversations longer than the context: truncate or drop.")] = "truncate",
+    long: Annotated[
+        str, typer.Option("--long", help="Conversations longer than the context: truncate or drop.")
+    ] = "truncate",
     val_fraction: ValFraction = 0.05,
     eval_every: EvalEvery = 50,
     checkpoint_every: CheckpointEvery = 0,
@@ -1070,15 +1103,33 @@ def sft(
     from llmkit.train.sft import run_sft
 
     cfg = train_config_from(ctx.params, 3e-4, 16)
-    manifest = run_sft(base, chats, out, cfg, epochs, val_fraction, long, data_format, nproc, resolved_config(ctx), force, resume)
+    manifest = run_sft(
+        base,
+        chats,
+        out,
+        cfg,
+        epochs,
+        val_fraction,
+        long,
+        data_format,
+        nproc,
+        resolved_config(ctx),
+        force,
+        resume,
+    )
     print_training_summary(manifest, ("final_loss", "final_val_loss", "train_conversations", "dropped"))
 
 
 @app.command("train-reward")
 def train_reward(
     ctx: typer.Context,
-    sft_checkpoint: Annotated[Path, typer.Argument(help="The SFT checkpoint to start from.", show_default=False)],
-    prefs: Annotated[Path, typer.Argument(help="A prefs artifact, or a JSONL file of preference pairs.", show_default=False)],
+    sft_checkpoint: Annotated[
+        Path, typer.Argument(help="The SFT checkpoint to start from.", show_default=False)
+    ],
+    prefs: Annotated[
+        Path,
+        typer.Argument(help="A prefs artifact, or a JSONL file of preference pairs.", show_default=False),
+    ],
     out: Out,
     epochs: Epochs = 2.0,
     lr: Lr = None,
@@ -1086,8 +1137,12 @@ def train_reward(
     warmup_steps: WarmupSteps = 10,
     max_steps: MaxSteps = None,
     max_time: MaxTime = None,
-    margin: Annotated[float, typer.Option("--margin", help="Required reward margin in the Bradley–Terry loss.")] = 0.0,
-    center: Annotated[float, typer.Option("--center", help="Weight of the (r_chosen + r_rejected)² centering penalty.")] = 0.0,
+    margin: Annotated[
+        float, typer.Option("--margin", help="Required reward margin in the Bradley–Terry loss.")
+    ] = 0.0,
+    center: Annotated[
+        float, typer.Option("--center", help="Weight of the (r_chosen + r_rejected)² centering penalty.")
+    ] = 0.0,
     val_fraction: ValFraction = 0.1,
     eval_every: EvalEvery = 50,
     checkpoint_every: CheckpointEvery = 0,
@@ -1111,17 +1166,42 @@ def train_reward(
     from llmkit.train.reward import run_train_reward
 
     cfg = train_config_from(ctx.params, 1e-4, 8)
-    manifest = run_train_reward(sft_checkpoint, prefs, out, cfg, epochs, margin, center, val_fraction, data_format, nproc, resolved_config(ctx), force, resume)
+    manifest = run_train_reward(
+        sft_checkpoint,
+        prefs,
+        out,
+        cfg,
+        epochs,
+        margin,
+        center,
+        val_fraction,
+        data_format,
+        nproc,
+        resolved_config(ctx),
+        force,
+        resume,
+    )
     print_training_summary(manifest, ("final_loss", "final_val_loss", "train_pairs", "val_pairs"))
 
 
 @app.command()
 def dpo(
     ctx: typer.Context,
-    sft_checkpoint: Annotated[Path, typer.Argument(help="The SFT checkpoint: the starting policy and the frozen reference.", show_default=False)],
-    prefs: Annotated[Path, typer.Argument(help="A prefs artifact, or a JSONL file of preference pairs.", show_default=False)],
+    sft_checkpoint: Annotated[
+        Path,
+        typer.Argument(
+            help="The SFT checkpoint: the starting policy and the frozen reference.", show_default=False
+        ),
+    ],
+    prefs: Annotated[
+        Path,
+        typer.Argument(help="A prefs artifact, or a JSONL file of preference pairs.", show_default=False),
+    ],
     out: Out,
-    beta: Annotated[float, typer.Option("--beta", help="DPO temperature β: how far the policy may move from the reference.")] = 0.1,
+    beta: Annotated[
+        float,
+        typer.Option("--beta", help="DPO temperature β: how far the policy may move from the reference."),
+    ] = 0.1,
     epochs: Epochs = 1.0,
     lr: Lr = None,
     batch_size: BatchSize = 8,
@@ -1150,27 +1230,69 @@ def dpo(
     from llmkit.train.dpo import run_dpo
 
     cfg = train_config_from(ctx.params, 1e-5, 8)
-    manifest = run_dpo(sft_checkpoint, prefs, out, cfg, beta, epochs, val_fraction, data_format, nproc, resolved_config(ctx), force, resume)
+    manifest = run_dpo(
+        sft_checkpoint,
+        prefs,
+        out,
+        cfg,
+        beta,
+        epochs,
+        val_fraction,
+        data_format,
+        nproc,
+        resolved_config(ctx),
+        force,
+        resume,
+    )
     print_training_summary(manifest, ("final_loss", "final_val_loss", "initial_val_loss", "train_pairs"))
 
 
 @app.command()
 def grpo(
     ctx: typer.Context,
-    sft_checkpoint: Annotated[Path, typer.Argument(help="The SFT checkpoint: the starting policy (and KL reference).", show_default=False)],
-    prompts: Annotated[Path, typer.Argument(help="A prompts artifact, or JSONL of prompts with answers.", show_default=False)],
+    sft_checkpoint: Annotated[
+        Path,
+        typer.Argument(
+            help="The SFT checkpoint: the starting policy (and KL reference).", show_default=False
+        ),
+    ],
+    prompts: Annotated[
+        Path, typer.Argument(help="A prompts artifact, or JSONL of prompts with answers.", show_default=False)
+    ],
     out: Out,
-    group_size: Annotated[int, typer.Option("--group-size", "-g", help="Answers sampled per prompt (G).")] = 8,
-    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", help="Answer length limit when sampling.")] = 16,
-    temperature: Annotated[float, typer.Option("--temperature", help="Sampling temperature of the rollouts.")] = 1.0,
+    group_size: Annotated[
+        int, typer.Option("--group-size", "-g", help="Answers sampled per prompt (G).")
+    ] = 8,
+    max_new_tokens: Annotated[
+        int, typer.Option("--max-new-tokens", help="Answer length limit when sampling.")
+    ] = 16,
+    temperature: Annotated[
+        float, typer.Option("--temperature", help="Sampling temperature of the rollouts.")
+    ] = 1.0,
     clip: Annotated[float, typer.Option("--clip", help="PPO clip range ε of the probability ratio.")] = 0.2,
-    kl_coef: Annotated[float, typer.Option("--kl-coef", help="β of the KL penalty to the SFT reference; 0 = off.")] = 0.0,
-    updates_per_batch: Annotated[int, typer.Option("--updates-per-batch", help="Optimizer steps per batch of rollouts.")] = 1,
-    reward: Annotated[str | None, typer.Option("--reward", help="module:function(prompt, response, answer) -> float; default: numeric exact match.", show_default=False)] = None,
+    kl_coef: Annotated[
+        float, typer.Option("--kl-coef", help="β of the KL penalty to the SFT reference; 0 = off.")
+    ] = 0.0,
+    updates_per_batch: Annotated[
+        int, typer.Option("--updates-per-batch", help="Optimizer steps per batch of rollouts.")
+    ] = 1,
+    reward: Annotated[
+        str | None,
+        typer.Option(
+            "--reward",
+            help="module:function(prompt, response, answer) -> float; default: numeric exact match.",
+            show_default=False,
+        ),
+    ] = None,
     lr: Lr = None,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", help="Prompts per optimizer step.")] = 8,
     warmup_steps: WarmupSteps = 0,
-    max_steps: Annotated[int | None, typer.Option("--max-steps", help="Optimizer steps (default: one pass over the prompts).", show_default=False)] = None,
+    max_steps: Annotated[
+        int | None,
+        typer.Option(
+            "--max-steps", help="Optimizer steps (default: one pass over the prompts).", show_default=False
+        ),
+    ] = None,
     max_time: MaxTime = None,
     val_fraction: ValFraction = 0.1,
     eval_every: EvalEvery = 20,
@@ -1202,8 +1324,12 @@ def grpo(
 
 @app.command()
 def score(
-    reward_model: Annotated[Path, typer.Argument(help="A reward model (from train-reward).", show_default=False)],
-    chats: Annotated[Path, typer.Argument(help="A chat artifact or JSONL of conversations to score.", show_default=False)],
+    reward_model: Annotated[
+        Path, typer.Argument(help="A reward model (from train-reward).", show_default=False)
+    ],
+    chats: Annotated[
+        Path, typer.Argument(help="A chat artifact or JSONL of conversations to score.", show_default=False)
+    ],
     rows: Annotated[int, typer.Option("--rows", "-n", help="How many scored conversations to print.")] = 10,
     json_out: Annotated[bool, typer.Option("--json", help="Print every score as JSON lines.")] = False,
     device: Device = "auto",
@@ -1226,7 +1352,10 @@ def score(
         for row in scored:
             print(json.dumps(row, ensure_ascii=False))
         return
-    table = Table(title=f"{len(scored):,} conversations, mean reward {sum(r['reward'] for r in scored) / len(scored):.3f}", title_justify="left")
+    table = Table(
+        title=f"{len(scored):,} conversations, mean reward {sum(r['reward'] for r in scored) / len(scored):.3f}",
+        title_justify="left",
+    )
     for col in ("reward", "prompt", "response"):
         table.add_column(col, justify="right" if col == "reward" else "left", overflow="fold", max_width=60)
     for row in scored[:rows]:
@@ -1244,16 +1373,45 @@ def eval_(
     out: Out,
     tasks: Annotated[
         list[Path] | None,
-        typer.Argument(help="Tasks: a tokens artifact or text file (lm), JSONL multiple choice or prompt/answer, a prompts artifact.", show_default=False),
+        typer.Argument(
+            help="Tasks: a tokens artifact or text file (lm), JSONL multiple choice or prompt/answer, a prompts artifact.",
+            show_default=False,
+        ),
     ] = None,
-    suite: Annotated[Path | None, typer.Option("--suite", help="TOML file with [[tasks]] entries (path, name, type).")] = None,
-    max_examples: Annotated[int | None, typer.Option("--max-examples", help="At most this many examples per task.")] = None,
-    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", help="Generation length for exact-match tasks.")] = 32,
+    suite: Annotated[
+        Path | None, typer.Option("--suite", help="TOML file with [[tasks]] entries (path, name, type).")
+    ] = None,
+    max_examples: Annotated[
+        int | None, typer.Option("--max-examples", help="At most this many examples per task.")
+    ] = None,
+    max_new_tokens: Annotated[
+        int, typer.Option("--max-new-tokens", help="Generation length for exact-match tasks.")
+    ] = 32,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Sequences per forward pass.")] = 8,
-    answer_regex: Annotated[str | None, typer.Option("--answer-regex", help="Regex whose first group is the answer (default: '#### N', else the last number).")] = None,
-    compare_to: Annotated[Path | None, typer.Option("--compare", help="Another eval artifact: print the deltas.")] = None,
-    reward_model: Annotated[Path | None, typer.Option("--reward-model", help="Score prompt tasks' answers with this reward model.", show_default=False)] = None,
-    baseline: Annotated[Path | None, typer.Option("--baseline", help="With --reward-model: the checkpoint to compute the win rate against.", show_default=False)] = None,
+    answer_regex: Annotated[
+        str | None,
+        typer.Option(
+            "--answer-regex",
+            help="Regex whose first group is the answer (default: '#### N', else the last number).",
+        ),
+    ] = None,
+    compare_to: Annotated[
+        Path | None, typer.Option("--compare", help="Another eval artifact: print the deltas.")
+    ] = None,
+    reward_model: Annotated[
+        Path | None,
+        typer.Option(
+            "--reward-model", help="Score prompt tasks' answers with this reward model.", show_default=False
+        ),
+    ] = None,
+    baseline: Annotated[
+        Path | None,
+        typer.Option(
+            "--baseline",
+            help="With --reward-model: the checkpoint to compute the win rate against.",
+            show_default=False,
+        ),
+    ] = None,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N.")] = "auto",
     force: Force = False,
 ) -> None:
@@ -1293,7 +1451,9 @@ def eval_(
 def export(
     checkpoint: Annotated[Path, typer.Argument(help="A checkpoint directory.", show_default=False)],
     out: Annotated[Path, typer.Argument(help="The folder to write.", show_default=False)],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="Export format: hf (Hugging Face LlamaForCausalLM).")] = "hf",
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="Export format: hf (Hugging Face LlamaForCausalLM).")
+    ] = "hf",
     force: Force = False,
 ) -> None:
     """Export a checkpoint as a Hugging Face LlamaForCausalLM folder (transformers, lm-eval, vLLM).
@@ -1318,9 +1478,15 @@ def export(
 
 @app.command()
 def plot(
-    runs: Annotated[list[Path], typer.Argument(help="Checkpoint directories (or metrics.parquet files).", show_default=False)],
+    runs: Annotated[
+        list[Path],
+        typer.Argument(help="Checkpoint directories (or metrics.parquet files).", show_default=False),
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="PNG file to write.")] = Path("curves.png"),
-    label: Annotated[list[str] | None, typer.Option("--label", help="Legend label per run (repeat; default: folder names).")] = None,
+    label: Annotated[
+        list[str] | None,
+        typer.Option("--label", help="Legend label per run (repeat; default: folder names)."),
+    ] = None,
 ) -> None:
     """Plot training curves (loss and val loss against tokens, lr, tokens/s, reward, KL...), runs overlaid.
 

@@ -80,5 +80,7 @@ def test_export_cli_and_errors(tmp_path, tokenizer):
         run_cli("export", tmp_path / "docs", tmp_path / "z"), "is a 'docs' artifact; expected 'checkpoint'"
     )
     (tmp_path / "ckpt" / "model.safetensors").unlink()
-    assert_one_line_error(run_cli("export", tmp_path / "ckpt", tmp_path / "w"), "model.safetensors is missing")
+    assert_one_line_error(
+        run_cli("export", tmp_path / "ckpt", tmp_path / "w"), "model.safetensors is missing"
+    )
     assert not (tmp_path / "w").exists() and not (tmp_path / "w.partial").exists()

@@ -516,7 +516,9 @@ def train(
                 for key, text in texts.items():
                     bar.console.print(f"[dim]step {step} {key}:[/] {text!r}", highlight=False)
         metrics.append(row)
-        last_log.update(time=time.perf_counter(), step=step, tokens=tokens)  # evaluation time is not training time
+        last_log.update(
+            time=time.perf_counter(), step=step, tokens=tokens
+        )  # evaluation time is not training time
         info = f"step {step}  loss {row['loss'] or 0:.4f}  lr {lr:.2e}"
         if row["tokens_per_s"]:
             info += f"  {row['tokens_per_s']:,.0f} tok/s"
