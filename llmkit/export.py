@@ -12,7 +12,7 @@ import json
 import shutil
 from pathlib import Path
 
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
 
 from llmkit.artifacts import open_checkpoint, partial_path, write_json_atomic
@@ -89,9 +89,12 @@ def export_hf(checkpoint: str | Path, out: str | Path, force: bool = False) -> d
     tmp.mkdir(parents=True)
     try:
         tensors = {}
-        with safe_open(str(ckpt / "model.safetensors"), framework="numpy") as f:
-            for name in f.keys():  # noqa: SIM118 (safe_open is not a dict)
-                tensors[hf_tensor_name(name)] = f.get_tensor(name)
+        try:
+            with safe_open(str(ckpt / "model.safetensors"), framework="numpy") as f:
+                for name in f.keys():  # noqa: SIM118 (safe_open is not a dict)
+                    tensors[hf_tensor_name(name)] = f.get_tensor(name)
+        except SafetensorError as e:
+            raise UserError(f"{ckpt / 'model.safetensors'} is not a valid safetensors file: {e}") from e
         if not cfg["tie_embeddings"] and "lm_head.weight" not in tensors:
             raise UserError(f"{ckpt}: untied model without lm_head.weight")
         save_file(tensors, str(tmp / "model.safetensors"), metadata={"format": "pt"})

@@ -237,6 +237,9 @@ def run_generate(
         )
     if not prompts:
         raise UserError("no prompts to generate from")
+    for i, prompt in enumerate(prompts):  # prompt files and stdin skip blank lines; arguments must too
+        if isinstance(prompt, str) and not prompt.strip():
+            raise UserError(f"prompt {i + 1} is empty: give some text for the model to continue")
     if out_dir is not None and Path(out_dir).exists() and not force:
         raise UserError(f"{out_dir} already exists; pass --force to overwrite it")
     model, tokenizer, ckpt = load_model(checkpoint, device)

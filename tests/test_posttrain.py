@@ -12,13 +12,15 @@ import random
 
 import pyarrow.parquet as pq
 import pytest
+import torch
 from conftest import assert_one_line_error, make_checkpoint, make_tokenizer, run_cli
 
 from llmkit.errors import UserError
 from llmkit.sampling import SamplingConfig, generate
-from llmkit.train.chat_data import IGNORE, encode_chats, encode_pairs, lm_rows
-from llmkit.train.common import TrainConfig, load_model
+from llmkit.train.chat_data import IGNORE, ChatBatches, encode_chats, encode_pairs, lm_rows
+from llmkit.train.common import Output, TrainConfig, lm_loss, load_model, train
 from llmkit.train.dpo import run_dpo
+from llmkit.train.ppo import PPOConfig, gae, run_ppo, whiten
 from llmkit.train.reward import load_reward_model, run_train_reward, score_chats
 from llmkit.train.sft import run_sft
 
@@ -64,10 +66,11 @@ def data(tmp_path_factory, tokenizer):
                 )
                 + "\n"
             )
-    with open(root / "prefs.jsonl", "w") as f:
+    with open(root / "prefs.jsonl", "w") as f, open(root / "prompts.jsonl", "w") as g:
         for i in range(240):
             thing = rng.choice(list(THINGS))
             prompt = [{"role": "user", "content": f"P{i}: What color is the {thing}?"}]
+            g.write(json.dumps({"prompt": prompt}) + "\n")
             f.write(
                 json.dumps(
                     {
@@ -131,25 +134,31 @@ def test_sft_model_answers_in_the_template_and_stops(data):
     assert [tok.decode(o[:-1]) for o in outs] == ["The snow is white.", "The grass is green."]
 
 
-def test_reward_model_ranks_held_out_pairs(data, tmp_path):
+@pytest.fixture(scope="module")
+def reward_model(data):
     root, _ = data
     manifest = run_train_reward(
-        root / "sft", root / "prefs.jsonl", tmp_path / "rm", quick(30, 1e-3, batch=8), show_progress=False
+        root / "sft", root / "prefs.jsonl", root / "rm", quick(30, 1e-3, batch=8), show_progress=False
     )
-    metrics = pq.read_table(tmp_path / "rm" / "metrics.parquet").to_pylist()
+    return root / "rm", manifest
+
+
+def test_reward_model_ranks_held_out_pairs(reward_model, tmp_path):
+    rm_path, manifest = reward_model
+    metrics = pq.read_table(rm_path / "metrics.parquet").to_pylist()
     final = metrics[-1]
     assert manifest["stats"]["val_pairs"] >= 10
     assert final["val_accuracy"] >= 0.9 and final["val_margin"] > 0
-    rm, _, _ = load_reward_model(tmp_path / "rm", device="cpu")
+    rm, _, _ = load_reward_model(rm_path, device="cpu")
     assert rm.score.weight.shape == (1, rm.config.d_model)
     chats = tmp_path / "two.jsonl"
     chats.write_text(
         json.dumps({"messages": [{"role": "user", "content": "What color is the sun?"}, {"role": "assistant", "content": "The sun is yellow."}]}) + "\n"
         + json.dumps({"messages": [{"role": "user", "content": "What color is the sun?"}, {"role": "assistant", "content": "Go away."}]}) + "\n"
     )  # fmt: skip
-    helpful, rude = score_chats(tmp_path / "rm", chats, device="cpu")
+    helpful, rude = score_chats(rm_path, chats, device="cpu")
     assert helpful["reward"] > rude["reward"]
-    r = run_cli("score", tmp_path / "rm", chats, "--json")
+    r = run_cli("score", rm_path, chats, "--json")
     assert r.returncode == 0, r.stderr
     assert [json.loads(line)["response"] for line in r.stdout.splitlines()] == [
         "The sun is yellow.",
@@ -211,3 +220,94 @@ def test_posttrain_bad_inputs(data, tmp_path):
         run_cli("sft", root / "base", tmp_path / "missing.jsonl", "-o", tmp_path / "x"), "does not exist"
     )
     assert not (tmp_path / "x").exists() and not (tmp_path / "x.partial").exists()
+
+
+def test_ppo_raises_held_out_reward_with_bounded_kl(data, reward_model, tmp_path):
+    root, tok = data
+    pcfg = PPOConfig(rollout_size=16, minibatches=2, ppo_epochs=2, max_new_tokens=16)
+    cfg = TrainConfig(lr=3e-4, warmup_steps=0, eval_every=8, log_every=8)
+    manifest = run_ppo(
+        root / "sft",
+        reward_model[0],
+        root / "prompts.jsonl",
+        tmp_path / "ppo",
+        cfg,
+        pcfg,
+        rollouts=8,
+        show_progress=False,
+    )
+    metrics = pq.read_table(tmp_path / "ppo" / "metrics.parquet").to_pylist()
+    last = metrics[-1]
+    assert last["val_reward"] > manifest["stats"]["initial_val_reward"] + 0.25  # the RM prefers the new policy
+    assert 0 <= last["kl"] < 20 and all(0 <= m["clip_fraction"] <= 1 for m in metrics)
+    for key in ("entropy", "approx_kl", "value_loss", "response_length", "eos_rate", "kl_coef"):
+        assert key in last
+    model, _, ckpt = load_model(tmp_path / "ppo", device="cpu")  # the policy is an ordinary checkpoint
+    assert "value_model" in ckpt.trainer_state()["extra"]  # the value model is kept for --resume
+
+
+def test_gae_and_whitening_by_hand():
+    # one answer of 3 tokens after 1 prompt position; reward 1 at the end; values 0.5; γ = λ = 1
+    rewards = torch.tensor([[0.0, 0.0, 0.0, 1.0]])
+    values = torch.tensor([[0.0, 0.5, 0.5, 0.5]])
+    mask = torch.tensor([[0.0, 1.0, 1.0, 1.0]])
+    adv, ret = gae(rewards, values * mask, mask, gamma=1.0, lam=1.0)
+    assert adv.tolist() == [[0.0, 0.5, 0.5, 0.5]] and ret.tolist() == [[0.0, 1.0, 1.0, 1.0]]
+    adv, _ = gae(rewards, values * mask, mask, gamma=0.5, lam=0.5)
+    # δ3 = 1 − 0.5 = 0.5; δ2 = 0.5·0.5 − 0.5 = −0.25, A2 = −0.25 + 0.25·0.5; δ1 = −0.25, A1 = δ1 + 0.25·A2
+    assert adv[0].tolist() == pytest.approx([0.0, -0.25 + 0.25 * (-0.125), -0.125, 0.5])
+    w = whiten(torch.tensor([[9.0, 1.0, 2.0, 3.0]]), mask)
+    assert w[0, 0] == 0 and w[0, 1:].mean().item() == pytest.approx(0.0, abs=1e-6)
+    assert w[0, 1:].pow(2).mean().item() == pytest.approx(1.0, rel=1e-4)
+
+
+def test_ppo_bad_inputs(data, reward_model, tmp_path):
+    root, _ = data
+    with pytest.raises(UserError, match="multiple of --minibatches"):
+        run_ppo(
+            root / "sft",
+            reward_model[0],
+            root / "prompts.jsonl",
+            tmp_path / "p",
+            ppo_config=PPOConfig(rollout_size=10, minibatches=4),
+        )
+    with pytest.raises(UserError, match="is not a reward model"):
+        run_ppo(root / "sft", root / "sft", root / "prompts.jsonl", tmp_path / "p")
+    other = make_tokenizer(tmp_path / "tok2", vocab_size=300)
+    make_checkpoint(tmp_path / "foreign", other, n_layers=1, d_model=32, seq_len=64)
+    with pytest.raises(UserError, match="use different tokenizers"):
+        run_ppo(tmp_path / "foreign", reward_model[0], root / "prompts.jsonl", tmp_path / "p")
+    (tmp_path / "none.jsonl").write_text("")
+    with pytest.raises(UserError, match="no JSON object rows"):
+        run_ppo(root / "sft", reward_model[0], tmp_path / "none.jsonl", tmp_path / "p")
+    assert not (tmp_path / "p").exists() and not (tmp_path / "p.partial").exists()
+
+
+def test_a_non_finite_loss_stops_the_run_with_one_clear_line(data, tmp_path):
+    root, _ = data
+    model, tok, _ = load_model(root / "sft", device="cpu")
+    batches = ChatBatches(
+        encode_chats(
+            [{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}],
+            tok,
+            64,
+        )[0],
+        tok.pad_id,
+        1,
+        0,
+    )
+    output = Output(tmp_path / "nan", "sft", {}, [], tok.path)
+
+    def nan_after_two_steps(model, batch):
+        loss = lm_loss(model, batch)
+        nan_after_two_steps.calls += 1
+        return loss * float("nan") if nan_after_two_steps.calls > 2 else loss
+
+    nan_after_two_steps.calls = 0
+    cfg = TrainConfig(max_steps=5, checkpoint_every=1, log_every=1, eval_every=0, batch_size=1)
+    with pytest.raises(
+        UserError,
+        match=r"the loss became nan at step 3; stopped, the last good checkpoint is .*step-00000002",
+    ):
+        train(model, batches, cfg, output, loss_fn=nan_after_two_steps, show_progress=False)
+    assert not (tmp_path / "nan").exists()

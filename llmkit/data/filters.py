@@ -562,4 +562,5 @@ def run_filter(
         executor=executor,
         ray_address=ray_address,
         force=force,
+        require_output=True,
     )

@@ -253,8 +253,13 @@ def read_rows(path: Path) -> Iterator[tuple[int, str, dict | None, str | None]]:
                 None if isinstance(row, dict) else "json:not_an_object",
             )
         return
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for i, line in enumerate(f, 1):
+    with open(path, "rb") as f:
+        for i, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:  # not silently turned into U+FFFD: the row is rejected, visibly
+                yield i, raw.decode("utf-8", "replace").rstrip("\n"), None, "encoding:not_utf8"
+                continue
             if not line.strip():
                 continue
             try:
@@ -268,6 +273,13 @@ def read_rows(path: Path) -> Iterator[tuple[int, str, dict | None, str | None]]:
                 row if isinstance(row, dict) else None,
                 None if isinstance(row, dict) else "json:not_an_object",
             )
+
+
+def _reasons_note(rows: list[tuple[int, str, dict | None, str | None]]) -> str:
+    """' (2 rejected: encoding:not_utf8 2)': why no row of a file could be read, for the error line."""
+    reasons = Counter(error for *_, error in rows if error)
+    listed = ", ".join(f"{reason} {n:,}" for reason, n in reasons.most_common())
+    return f" ({sum(reasons.values()):,} rejected: {listed})" if reasons else ""
 
 
 def run_import(
@@ -289,7 +301,7 @@ def run_import(
         rows = list(rows)  # detection needs the first good row; auto is for files that fit in memory
         first = next((r for _, _, r, _ in rows if r is not None), None)
         if first is None:
-            raise UserError(f"{path} has no JSON object rows")
+            raise UserError(f"{path} has no JSON object rows{_reasons_note(rows)}")
         fmt = detect_format(first)
     kind, convert = FORMATS[fmt]
     reasons: Counter = Counter()
@@ -347,7 +359,7 @@ def read_records(path: str | Path, kind: str, fmt: str = "auto") -> tuple[list[d
     if fmt == "auto":
         first = next((r for _, _, r, _ in rows if r is not None), None)
         if first is None:
-            raise UserError(f"{path} has no JSON object rows")
+            raise UserError(f"{path} has no JSON object rows{_reasons_note(rows)}")
         fmt = detect_format(first)
     if fmt not in FORMATS:
         raise UserError(f"--format must be auto or one of {', '.join(FORMATS)} (got {fmt!r})")

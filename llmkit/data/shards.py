@@ -147,12 +147,14 @@ def run_docs_stage(
     ray_address: str | None = None,
     force: bool = False,
     extra_stats: Callable[[list[dict]], dict] | None = None,
+    require_output: bool = False,
 ) -> dict:
     """Run `shard_fn` on every input part and commit a `docs` artifact; returns the manifest stats.
 
     Each task is `{"index", "input", "out", "rejected", "config"}`. Stats hold `funnel` (one entry
     per name in `steps`), `removed` (counts per reason), `docs_in`, `docs_out`, `docs_per_s`, plus
-    whatever `extra_stats(results)` adds.
+    whatever `extra_stats(results)` adds. With `require_output`, a run that keeps no document is a
+    UserError naming the reasons, and writes nothing (an empty artifact would only fail later).
     """
     parts = input_parts(inputs, input_kinds, required_columns)
     with ArtifactWriter(out_dir, kind="docs", stage=stage, config=config, inputs=inputs, force=force) as w:
@@ -174,6 +176,13 @@ def run_docs_stage(
         counts = merge_counts(results)
         n_in, n_out = counts.get("in", 0), counts.get("out", 0)
         removed = dict(sorted(counts.get("removed", {}).items(), key=lambda kv: (-kv[1], kv[0])))
+        if require_output and n_out == 0:
+            reasons = ", ".join(f"{reason} {n:,}" for reason, n in list(removed.items())[:3])
+            raise UserError(
+                f"{stage} kept no document of {n_in:,}"
+                + (f" (removed: {reasons}{', ...' if len(removed) > 3 else ''})" if reasons else "")
+                + f"; nothing written to {out_dir}"
+            )
         stats = {
             "funnel": funnel(steps, n_in, removed),
             "removed": removed,

@@ -380,7 +380,8 @@ def _save(
         stage=output.stage,
         config=output.run_config,
         inputs=output.inputs,
-        trainer_state={"optimizer": optimizer.state_dict(), **progress},
+        # a model may carry state besides its saved weights (PPO's value model): `extra_state()`
+        trainer_state={"optimizer": optimizer.state_dict(), **progress, **_extra_state(model)},
         metrics=metrics,
         counts={"step": progress["step"], "tokens": progress["tokens"]},
         stats=stats,
@@ -444,6 +445,8 @@ def train(
         model.load_weights(resume_from.weights())
         state = resume_from.trainer_state() or {}
         step, tokens, elapsed_before = state["step"], state["tokens"], state["elapsed_s"]
+        if "extra" in state:
+            model.load_extra_state(state["extra"])
         metrics = [row for row in resume_from.metrics() if row["step"] <= step]
     model.to(device)
     optimizer = build_optimizer(model, cfg)
@@ -543,6 +546,7 @@ def train(
                 torch.manual_seed(cfg.seed * 1_000_003 + step * 1009 + ddp.rank)  # dropout, resumably
                 model.train()
                 step_tokens = 0  # tokens the model processed, padding included: what costs FLOPs
+                step_loss = torch.zeros((), device=device)
                 for micro in range(n_micro):
                     batch = [t.to(device, non_blocking=True) for t in data.micro_batch(
                         step, micro, n_micro, ddp.rank, ddp.world_size)]  # fmt: skip
@@ -552,8 +556,21 @@ def train(
                         with autocast(device, precision):
                             loss = loss_fn(model, batch) / n_micro
                         loss.backward()
-                    loss_sum += loss.detach()
+                    step_loss += loss.detach()
                     step_tokens += batch[0].numel()
+                if not torch.isfinite(
+                    step_loss
+                ):  # stop before a bad step reaches the weights or a checkpoint
+                    latest = latest_step_checkpoint(output.out)
+                    kept = (
+                        f"the last good checkpoint is {latest.path} (--resume)"
+                        if latest
+                        else "no checkpoint was saved"
+                    )
+                    raise UserError(
+                        f"the loss became {step_loss.item()} at step {step + 1}; stopped, {kept}; try a lower --lr"
+                    )
+                loss_sum += step_loss
                 if cfg.grad_clip:
                     grad_norm = torch.nn.utils.clip_grad_norm_(raw_model.parameters(), cfg.grad_clip)
                 optimizer.step()
@@ -600,6 +617,10 @@ def train(
     }
     save(final=True, stats=stats)
     return read_manifest(output.out)
+
+
+def _extra_state(model) -> dict:
+    return {"extra": model.extra_state()} if hasattr(model, "extra_state") else {}
 
 
 def _median(values: list[float]) -> float | None:
