@@ -298,7 +298,7 @@ def read_manifest(path: str | Path) -> dict:
     p = Path(path)
     mf = p / MANIFEST
     if not mf.is_file():
-        if partial_path(p).exists():
+        if p.name and partial_path(p).exists():  # "/" (e.g. from a crafted manifest) has no name
             raise UserError(
                 f"{p} is incomplete (only {partial_path(p).name} exists); re-run the stage that writes it"
             )

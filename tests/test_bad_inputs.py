@@ -34,7 +34,9 @@ def write_docs(out: Path, texts: list[str]) -> Path:
     schema = pa.schema([("id", pa.string()), ("url", pa.string()), ("text", pa.string())])
     with ArtifactWriter(out, kind="docs", stage="test", config={}) as w:
         with ParquetPartWriter(w.part_path(0), schema=schema) as part:
-            part.write([{"id": f"d{i}", "url": f"http://example.com/{i}", "text": t} for i, t in enumerate(texts)])
+            part.write(
+                [{"id": f"d{i}", "url": f"http://example.com/{i}", "text": t} for i, t in enumerate(texts)]
+            )
         w.commit(counts={"rows": len(texts)})
     return out
 
@@ -117,46 +119,118 @@ CASES = [
     # ---- missing inputs, wrong kinds
     ("filter-missing-input", lambda w, o: ["filter", w.root / "nope", "-o", o], ["does not exist"]),
     ("crawl-missing-warc", lambda w, o: ["crawl", w.root / "nope.warc.gz", "-o", o], ["nope.warc.gz"]),
-    ("sft-missing-chat-file", lambda w, o: ["sft", w.ckpt, w.root / "nope.jsonl", "-o", o], ["does not exist"]),
+    (
+        "sft-missing-chat-file",
+        lambda w, o: ["sft", w.ckpt, w.root / "nope.jsonl", "-o", o],
+        ["does not exist"],
+    ),
     ("filter-given-tokens", lambda w, o: ["filter", w.tokens, "-o", o], ["'tokens' artifact"]),
-    ("pretrain-given-docs", lambda w, o: ["pretrain", w.docs, "-o", o, "--max-steps", "1"], ["'docs' artifact"]),
+    (
+        "pretrain-given-docs",
+        lambda w, o: ["pretrain", w.docs, "-o", o, "--max-steps", "1"],
+        ["'docs' artifact"],
+    ),
     ("tokenize-docs-as-tokenizer", lambda w, o: ["tokenize", w.docs, w.docs, "-o", o], ["tokenizer"]),
     ("sft-tokens-as-base", lambda w, o: ["sft", w.tokens, SAMPLE / "chat.jsonl", "-o", o], ["'tokens'"]),
     ("generate-docs-as-checkpoint", lambda w, o: ["generate", w.docs, "Hi", "-o", o], ["'docs' artifact"]),
     # ---- corrupt files inside artifacts, a newer format
     ("filter-corrupt-parquet", lambda w, o: ["filter", w.corrupt_parquet, "-o", o], ["part-00000.parquet"]),
     ("dedup-corrupt-parquet", lambda w, o: ["dedup", w.corrupt_parquet, "-o", o], ["part-00000.parquet"]),
-    ("tokenize-corrupt-parquet", lambda w, o: ["tokenize", w.corrupt_parquet, w.tokenizer, "-o", o], ["part-00000"]),
-    ("generate-corrupt-safetensors", lambda w, o: ["generate", w.bad_weights_ckpt, "Hi", "-o", o], ["safetensors"]),
-    ("eval-corrupt-safetensors", lambda w, o: ["eval", w.bad_weights_ckpt, w.tokens, "-o", o], ["safetensors"]),
-    ("sft-corrupt-safetensors", lambda w, o: ["sft", w.bad_weights_ckpt, SAMPLE / "chat.jsonl", "-o", o, "--max-steps", "1"], ["safetensors"]),  # noqa: E501
+    (
+        "tokenize-corrupt-parquet",
+        lambda w, o: ["tokenize", w.corrupt_parquet, w.tokenizer, "-o", o],
+        ["part-00000"],
+    ),
+    (
+        "generate-corrupt-safetensors",
+        lambda w, o: ["generate", w.bad_weights_ckpt, "Hi", "-o", o],
+        ["safetensors"],
+    ),
+    (
+        "eval-corrupt-safetensors",
+        lambda w, o: ["eval", w.bad_weights_ckpt, w.tokens, "-o", o],
+        ["safetensors"],
+    ),
+    (
+        "sft-corrupt-safetensors",
+        lambda w, o: ["sft", w.bad_weights_ckpt, SAMPLE / "chat.jsonl", "-o", o, "--max-steps", "1"],
+        ["safetensors"],
+    ),
     ("export-corrupt-safetensors", lambda w, o: ["export", w.bad_weights_ckpt, o], ["safetensors"]),
     ("filter-newer-manifest", lambda w, o: ["filter", w.newer_manifest, "-o", o], ["upgrade llmkit", "99"]),
-    ("generate-vocab-mismatch", lambda w, o: ["generate", w.mismatched_ckpt, "Hi", "-o", o], ["vocabulary mismatch"]),
-    ("eval-vocab-mismatch", lambda w, o: ["eval", w.mismatched_ckpt, w.tokens, "-o", o], ["vocabulary mismatch"]),
+    (
+        "generate-vocab-mismatch",
+        lambda w, o: ["generate", w.mismatched_ckpt, "Hi", "-o", o],
+        ["vocabulary mismatch"],
+    ),
+    (
+        "eval-vocab-mismatch",
+        lambda w, o: ["eval", w.mismatched_ckpt, w.tokens, "-o", o],
+        ["vocabulary mismatch"],
+    ),
     # ---- empty data
-    ("train-tokenizer-empty-docs", lambda w, o: ["train-tokenizer", w.empty_docs, "-o", o, "--vocab-size", "300"], ["no training text"]),
-    ("filter-removes-everything", lambda w, o: ["filter", w.docs, "-o", o, "--filters", "gopher_quality", "--min-doc-words", "100000"], ["kept no document of 12", "gopher_quality"]),  # noqa: E501
+    (
+        "train-tokenizer-empty-docs",
+        lambda w, o: ["train-tokenizer", w.empty_docs, "-o", o, "--vocab-size", "300"],
+        ["no training text"],
+    ),
+    (
+        "filter-removes-everything",
+        lambda w, o: ["filter", w.docs, "-o", o, "--filters", "gopher_quality", "--min-doc-words", "100000"],
+        ["kept no document of 12", "gopher_quality"],
+    ),
     ("generate-empty-prompt", lambda w, o: ["generate", w.ckpt, "", "-o", o], ["prompt 1 is empty"]),
     ("generate-prompt-longer-than-context", lambda w, o: ["generate", w.ckpt, ENGLISH, "-o", o], ["context"]),
     # ---- non-UTF-8 text
-    ("train-tokenizer-non-utf8", lambda w, o: ["train-tokenizer", w.non_utf8_text, "-o", o, "--vocab-size", "300"], ["UTF-8"]),  # noqa: E501
+    (
+        "train-tokenizer-non-utf8",
+        lambda w, o: ["train-tokenizer", w.non_utf8_text, "-o", o, "--vocab-size", "300"],
+        ["UTF-8"],
+    ),
     ("tokenize-non-utf8", lambda w, o: ["tokenize", w.non_utf8_text, w.tokenizer, "-o", o], ["UTF-8"]),
     ("import-non-utf8", lambda w, o: ["import", w.non_utf8_jsonl, "-o", o], ["encoding:not_utf8"]),
     # ---- sizes that must be positive
-    ("train-tokenizer-vocab-size-0", lambda w, o: ["train-tokenizer", w.docs, "-o", o, "--vocab-size", "0"], ["--vocab-size"]),  # noqa: E501
+    (
+        "train-tokenizer-vocab-size-0",
+        lambda w, o: ["train-tokenizer", w.docs, "-o", o, "--vocab-size", "0"],
+        ["--vocab-size"],
+    ),
     ("filter-workers-0", lambda w, o: ["filter", w.docs, "-o", o, "--workers", "0"], ["--workers"]),
-    ("pretrain-max-steps-0", lambda w, o: ["pretrain", w.tokens, "-o", o, "--max-steps", "0"], ["--max-steps"]),
-    ("pretrain-batch-size-negative", lambda w, o: ["pretrain", w.tokens, "-o", o, "--batch-size", "-1"], ["--batch-size"]),  # noqa: E501
+    (
+        "pretrain-max-steps-0",
+        lambda w, o: ["pretrain", w.tokens, "-o", o, "--max-steps", "0"],
+        ["--max-steps"],
+    ),
+    (
+        "pretrain-batch-size-negative",
+        lambda w, o: ["pretrain", w.tokens, "-o", o, "--batch-size", "-1"],
+        ["--batch-size"],
+    ),
     ("dedup-rows-negative", lambda w, o: ["dedup", w.docs, "-o", o, "--rows", "-1"], ["--rows"]),
-    ("generate-max-new-tokens-0", lambda w, o: ["generate", w.ckpt, "Hi", "-o", o, "--max-new-tokens", "0"], ["--max-new-tokens"]),  # noqa: E501
-    ("tokenize-batch-size-0", lambda w, o: ["tokenize", w.docs, w.tokenizer, "-o", o, "--batch-size", "0"], ["--batch-size"]),  # noqa: E501
+    (
+        "generate-max-new-tokens-0",
+        lambda w, o: ["generate", w.ckpt, "Hi", "-o", o, "--max-new-tokens", "0"],
+        ["--max-new-tokens"],
+    ),
+    (
+        "tokenize-batch-size-0",
+        lambda w, o: ["tokenize", w.docs, w.tokenizer, "-o", o, "--batch-size", "0"],
+        ["--batch-size"],
+    ),
     # ---- bad option values, config and output paths
-    ("filter-unknown-filter", lambda w, o: ["filter", w.docs, "-o", o, "--filters", "url,nosuch"], ["nosuch"]),
+    (
+        "filter-unknown-filter",
+        lambda w, o: ["filter", w.docs, "-o", o, "--filters", "url,nosuch"],
+        ["nosuch"],
+    ),
     ("filter-bad-executor", lambda w, o: ["filter", w.docs, "-o", o, "--executor", "slurm"], ["slurm"]),
     ("config-invalid-toml", lambda w, o: ["--config", w.bad_toml, "filter", w.docs, "-o", o], ["TOML"]),
     ("output-is-a-file", lambda w, o: ["filter", w.docs, "-o", w.a_file], ["already exists"]),
-    ("output-is-a-file-forced", lambda w, o: ["scrub", w.docs, "-o", w.a_file, "--force"], ["not a directory"]),
+    (
+        "output-is-a-file-forced",
+        lambda w, o: ["scrub", w.docs, "-o", w.a_file, "--force"],
+        ["not a directory"],
+    ),
 ]
 
 
@@ -176,3 +250,17 @@ def test_bad_input_ends_with_one_line_and_writes_nothing(world, tmp_path, case):
 
 def test_matrix_is_large_enough():
     assert len(CASES) >= 20
+
+
+def test_import_rejects_non_utf8_rows_with_a_reason_and_keeps_the_rest(tmp_path):
+    from llmkit.artifacts import iter_rows, open_artifact
+    from llmkit.data.importers import run_import
+
+    good = '{"messages": [{"role": "user", "content": "Café?"}, {"role": "assistant", "content": "Oui."}]}'
+    src = tmp_path / "mixed.jsonl"
+    src.write_bytes(good.encode("utf-8") + b"\n" + good.encode("latin-1") + b"\n")  # é as 0xE9: not UTF-8
+    manifest = run_import(src, tmp_path / "chat")
+    assert manifest["counts"]["rows"] == 1 and manifest["counts"]["rejected"] == 1
+    art = open_artifact(tmp_path / "chat")
+    assert [r["messages"][0]["content"] for r in iter_rows(art.parts)] == ["Café?"]
+    assert [r["reason"] for r in iter_rows(art.rejected_parts())] == ["encoding:not_utf8"]

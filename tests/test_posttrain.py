@@ -224,21 +224,24 @@ def test_posttrain_bad_inputs(data, tmp_path):
 
 def test_ppo_raises_held_out_reward_with_bounded_kl(data, reward_model, tmp_path):
     root, tok = data
+    # a policy with room to improve: SFT for 40 steps only (the fixture's 100-step model already
+    # answers well, so its reward can barely rise); measured: held-out reward −4.3 → +2 to +4
+    run_sft(root / "base", root / "chat.jsonl", tmp_path / "sft40", quick(40, 5e-3), show_progress=False)
     pcfg = PPOConfig(rollout_size=16, minibatches=2, ppo_epochs=2, max_new_tokens=16)
     cfg = TrainConfig(lr=3e-4, warmup_steps=0, eval_every=8, log_every=8)
     manifest = run_ppo(
-        root / "sft",
+        tmp_path / "sft40",
         reward_model[0],
         root / "prompts.jsonl",
         tmp_path / "ppo",
         cfg,
         pcfg,
-        rollouts=8,
+        rollouts=12,
         show_progress=False,
     )
     metrics = pq.read_table(tmp_path / "ppo" / "metrics.parquet").to_pylist()
     last = metrics[-1]
-    assert last["val_reward"] > manifest["stats"]["initial_val_reward"] + 0.25  # the RM prefers the new policy
+    assert last["val_reward"] > manifest["stats"]["initial_val_reward"] + 2.0  # the RM prefers the new policy
     assert 0 <= last["kl"] < 20 and all(0 <= m["clip_fraction"] <= 1 for m in metrics)
     for key in ("entropy", "approx_kl", "value_loss", "response_length", "eos_rate", "kl_coef"):
         assert key in last

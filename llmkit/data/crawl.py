@@ -18,6 +18,7 @@ import http.client
 import re
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import zlib
 from collections import Counter
@@ -34,6 +35,8 @@ DEFAULT_CC_BASE_URL = "https://data.commoncrawl.org"
 DEFAULT_MAX_RECORD_BYTES = 10 * 1024 * 1024
 HTTP_TIMEOUT_S = 60
 CC_CRAWL_ID = re.compile(r"^CC-MAIN-\d{4}-\d{2}$")
+# scheme://... : an input that names a URL scheme; only http(s) is read (no file://, ftp://, data:...)
+_URL_SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.\-]*)://")
 
 PAGES_SCHEMA = pa.schema(
     [
@@ -76,6 +79,8 @@ def resolve_sources(
         item = str(item)
         if item.startswith(("http://", "https://")):
             sources.append(item)
+        elif _URL_SCHEME.match(item):
+            raise UserError(f"only http:// and https:// URLs can be read (got {item!r})")
         elif glob.has_magic(item):
             matches = sorted(glob.glob(item))
             if not matches:
@@ -121,10 +126,29 @@ def common_crawl_urls(crawl: str, n_files: int, base_url: str = DEFAULT_CC_BASE_
     return [f"{base}/{p.lstrip('/')}" for p in paths]
 
 
+class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows redirects to http(s) URLs only (urllib's default also follows them to ftp://)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        if urllib.parse.urlsplit(newurl).scheme.lower() not in ("http", "https"):
+            raise UserError(
+                f"{req.full_url} redirects to {newurl!r}; only http:// and https:// URLs are read"
+            )
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_opener = urllib.request.build_opener(_HttpOnlyRedirects)
+
+
 def open_url(url: str):
-    """A streaming HTTP response; an unreachable URL or an HTTP error status is a UserError."""
+    """A streaming HTTP response; an unreachable URL or an HTTP error status is a UserError.
+
+    Only http:// and https:// are read, redirects included: never file://, ftp:// or data: URLs.
+    """
+    if urllib.parse.urlsplit(url).scheme.lower() not in ("http", "https"):
+        raise UserError(f"only http:// and https:// URLs can be read (got {url!r})")
     try:
-        return urllib.request.urlopen(url, timeout=HTTP_TIMEOUT_S)
+        return _opener.open(url, timeout=HTTP_TIMEOUT_S)
     except urllib.error.HTTPError as e:
         raise UserError(f"cannot fetch {url}: HTTP {e.code} {e.reason}") from e
     except (urllib.error.URLError, OSError, ValueError) as e:

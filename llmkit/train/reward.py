@@ -60,9 +60,10 @@ class RewardModel(Transformer):
         return self.score(hidden[torch.arange(idx.size(0), device=idx.device), last]).squeeze(-1).float()
 
 
-def reward_model_from_lm(path: str | Path) -> tuple[RewardModel, object, object]:
+def reward_model_from_lm(path: str | Path, seed: int = 0) -> tuple[RewardModel, object, object]:
     """A reward model whose backbone is the language model checkpoint at `path` (a fresh score head)."""
     lm, tokenizer, ckpt = load_model(path, device="cpu")
+    torch.manual_seed(seed)  # the score head's initialisation, reproducibly
     rm = RewardModel(lm.config)
     missing, unexpected = rm.load_state_dict(lm.state_dict(), strict=False)
     assert missing == [SCORE_WEIGHT] and not unexpected, (missing, unexpected)
@@ -184,7 +185,7 @@ def run_train_reward(
     ranks other than 0). Held-out accuracy and margin are in metrics.parquet and the manifest.
     """
     cfg = (train_config or TrainConfig(lr=1e-4, warmup_steps=10, eval_every=50, batch_size=8)).validate()
-    model, tokenizer, ckpt = reward_model_from_lm(sft)
+    model, tokenizer, ckpt = reward_model_from_lm(sft, cfg.seed)
     records, rejected_rows = read_records(prefs, "prefs", data_format)
     train_records, val_records = split_by_id(records, val_fraction)
     train_pairs, dropped = encode_pairs(train_records, tokenizer, model.config.seq_len)
