@@ -70,11 +70,12 @@ DEVICE     ?= auto
 SFT_EPOCHS ?= 3
 LOCAL_WARC := $(filter-out http://% https://%,$(WARC))
 
-demo: $(VENV)/.installed $(RUN)/eval-dpo/manifest.json $(RUN)/generations/manifest.json $(RUN)/curves.png $(RUN)/hf/config.json
+demo: $(VENV)/.installed $(RUN)/eval-dpo/manifest.json $(RUN)/generations/manifest.json $(RUN)/curves.png $(RUN)/hf/config.json \
+      $(RUN)/ppo/manifest.json $(RUN)/grpo/manifest.json
 	@echo "demo done: every stage is in $(RUN)/; look at one with: $(LLMKIT) inspect $(RUN)/kept"
 
-$(RUN)/curves.png: $(RUN)/base/manifest.json $(RUN)/sft/manifest.json
-	$(LLMKIT) plot $(RUN)/base $(RUN)/sft -o $@
+$(RUN)/curves.png: $(RUN)/base/manifest.json $(RUN)/sft/manifest.json $(RUN)/ppo/manifest.json
+	$(LLMKIT) plot $(RUN)/base $(RUN)/sft $(RUN)/ppo -o $@
 
 $(RUN)/hf/config.json: $(RUN)/sft/manifest.json
 	$(LLMKIT) export $(RUN)/sft $(RUN)/hf --format hf --force
@@ -123,6 +124,12 @@ $(RUN)/dpo/manifest.json: $(RUN)/sft/manifest.json $(RUN)/prefs/manifest.json
 
 EVAL_SUITE := sample_data/eval/suite.toml
 EVAL_ARGS   = --suite $(EVAL_SUITE) --max-examples 64 --device $(DEVICE) --force
+
+$(RUN)/ppo/manifest.json: $(RUN)/sft/manifest.json $(RUN)/rm/manifest.json $(RUN)/prompts/manifest.json
+	$(LLMKIT) ppo $(RUN)/sft $(RUN)/rm $(RUN)/prompts -o $(RUN)/ppo --rollouts 10 --rollout-size 16 --minibatches 2 --lr 1e-4 --device $(DEVICE) --force
+
+$(RUN)/grpo/manifest.json: $(RUN)/sft/manifest.json $(RUN)/prompts/manifest.json
+	$(LLMKIT) grpo $(RUN)/sft $(RUN)/prompts -o $(RUN)/grpo --max-steps 20 --group-size 4 --batch-size 4 --lr 1e-4 --eval-every 10 --device $(DEVICE) --force
 
 $(RUN)/eval-base/manifest.json: $(RUN)/base/manifest.json $(EVAL_SUITE)
 	$(LLMKIT) eval $(RUN)/base $(RUN)/tokens -o $(RUN)/eval-base $(EVAL_ARGS)
