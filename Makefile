@@ -117,7 +117,7 @@ $(RUN)/sft/manifest.json: $(RUN)/base/manifest.json $(RUN)/chat/manifest.json
 	$(LLMKIT) sft $(RUN)/base $(RUN)/chat -o $(RUN)/sft --epochs $(SFT_EPOCHS) --device $(DEVICE) --force
 
 $(RUN)/rm/manifest.json: $(RUN)/sft/manifest.json $(RUN)/prefs/manifest.json
-	$(LLMKIT) train-reward $(RUN)/sft $(RUN)/prefs -o $(RUN)/rm --device $(DEVICE) --force
+	$(LLMKIT) train-reward $(RUN)/sft $(RUN)/prefs -o $(RUN)/rm --epochs 4 --lr 3e-4 --device $(DEVICE) --force
 
 $(RUN)/dpo/manifest.json: $(RUN)/sft/manifest.json $(RUN)/prefs/manifest.json
 	$(LLMKIT) dpo $(RUN)/sft $(RUN)/prefs -o $(RUN)/dpo --device $(DEVICE) --force
