@@ -15,6 +15,7 @@ import ast
 import http.server
 import json
 import random
+import re
 import shutil
 import socket
 import subprocess
@@ -24,6 +25,8 @@ import uuid
 import zlib
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import torch
 from conftest import REPO, assert_one_line_error, make_checkpoint, make_tokenizer, run_cli
@@ -340,7 +343,10 @@ def test_manifest_input_paths_that_climb_out_are_never_read_as_data_nor_written(
         {"id": f"d{i}", "url": f"http://ok/{i}", "text": " ".join(random.Random(i).sample(words, len(words)))}
         for i in range(3)
     ]
-    docs = write_docs(cwd / "docs", rows)
+    docs = write_docs(cwd / "docs", rows[:2])
+    # a second part whose file name is odd: output names must come from part indexes, not from it
+    odd = docs / "..; rm -rf ~ ..parquet"
+    pq.write_table(pa.Table.from_pylist(rows[2:]), odd)
     manifest = json.loads((docs / "manifest.json").read_text())
     manifest["inputs"] = [
         {"path": "../../etc", "kind": "docs", "fingerprint": "sha256:0"},
@@ -362,12 +368,17 @@ def test_manifest_input_paths_that_climb_out_are_never_read_as_data_nor_written(
     added = tree(tmp_path) - before
     assert added and all(p.startswith(("sandbox/a/b/c/unique", "sandbox/a/b/c/clean")) for p in added), added
     # the data is docs/ and only docs/, and lineage records the real input, not the manifest's claims
-    import pyarrow.parquet as pq
-
-    ids = sorted(pq.read_table(cwd / "clean" / "part-00000.parquet", columns=["id"]).column("id").to_pylist())
+    parts = sorted((cwd / "clean").glob("*.parquet"))
+    assert [p.name for p in parts] == ["part-00000.parquet", "part-00001.parquet"]
+    ids = sorted(i for p in parts for i in pq.read_table(p, columns=["id"]).column("id").to_pylist())
     assert ids == ["d0", "d1", "d2"]
     clean = json.loads((cwd / "clean" / "manifest.json").read_text())
     assert [Path(i["path"]) for i in clean["inputs"]] == [(cwd / "unique").resolve()]
+    for stage in ("unique", "clean"):
+        names = {str(p.relative_to(cwd / stage)) for p in (cwd / stage).rglob("*")}
+        assert all(re.fullmatch(r"manifest\.json|(rejected/?)?(part-\d{5}\.parquet)?", n) for n in names), (
+            names
+        )
 
 
 def test_export_with_path_like_tensor_names_writes_only_inside_out(tmp_path):
