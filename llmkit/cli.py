@@ -1325,30 +1325,66 @@ def grpo(
 @app.command()
 def ppo(
     ctx: typer.Context,
-    sft_checkpoint: Annotated[Path, typer.Argument(help="The SFT checkpoint: the starting policy and the frozen reference.", show_default=False)],
-    reward_model: Annotated[Path, typer.Argument(help="The reward model (from train-reward); also the value model's start.", show_default=False)],
-    prompts: Annotated[Path, typer.Argument(help="A prompts artifact, or JSONL of prompts.", show_default=False)],
+    sft_checkpoint: Annotated[
+        Path,
+        typer.Argument(
+            help="The SFT checkpoint: the starting policy and the frozen reference.", show_default=False
+        ),
+    ],
+    reward_model: Annotated[
+        Path,
+        typer.Argument(
+            help="The reward model (from train-reward); also the value model's start.", show_default=False
+        ),
+    ],
+    prompts: Annotated[
+        Path, typer.Argument(help="A prompts artifact, or JSONL of prompts.", show_default=False)
+    ],
     out: Out,
-    rollouts: Annotated[int, typer.Option("--rollouts", help="Rollout batches to train on (unless --max-steps/--max-time).")] = 20,
-    rollout_size: Annotated[int, typer.Option("--rollout-size", help="Prompts (one sampled answer each) per rollout batch.")] = 32,
-    minibatches: Annotated[int, typer.Option("--minibatches", help="Optimizer steps per pass over a rollout batch.")] = 4,
+    rollouts: Annotated[
+        int, typer.Option("--rollouts", help="Rollout batches to train on (unless --max-steps/--max-time).")
+    ] = 20,
+    rollout_size: Annotated[
+        int, typer.Option("--rollout-size", help="Prompts (one sampled answer each) per rollout batch.")
+    ] = 32,
+    minibatches: Annotated[
+        int, typer.Option("--minibatches", help="Optimizer steps per pass over a rollout batch.")
+    ] = 4,
     ppo_epochs: Annotated[int, typer.Option("--ppo-epochs", help="Passes over each rollout batch.")] = 2,
-    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", help="Answer length limit when sampling.")] = 32,
-    temperature: Annotated[float, typer.Option("--temperature", help="Sampling temperature of the rollouts.")] = 1.0,
-    kl_coef: Annotated[float, typer.Option("--kl-coef", help="β: per-token KL(policy ‖ SFT) penalty in the reward.")] = 0.05,
-    target_kl: Annotated[float | None, typer.Option("--target-kl", help="Adapt β toward this KL per answer (default: fixed β).", show_default=False)] = None,
+    max_new_tokens: Annotated[
+        int, typer.Option("--max-new-tokens", help="Answer length limit when sampling.")
+    ] = 32,
+    temperature: Annotated[
+        float, typer.Option("--temperature", help="Sampling temperature of the rollouts.")
+    ] = 1.0,
+    kl_coef: Annotated[
+        float, typer.Option("--kl-coef", help="β: per-token KL(policy ‖ SFT) penalty in the reward.")
+    ] = 0.05,
+    target_kl: Annotated[
+        float | None,
+        typer.Option(
+            "--target-kl", help="Adapt β toward this KL per answer (default: fixed β).", show_default=False
+        ),
+    ] = None,
     clip: Annotated[float, typer.Option("--clip", help="PPO clip range ε of the policy ratio.")] = 0.2,
     value_clip: Annotated[float, typer.Option("--value-clip", help="Clip range of the value update.")] = 0.2,
     value_coef: Annotated[float, typer.Option("--value-coef", help="Weight of the value loss.")] = 0.5,
     gamma: Annotated[float, typer.Option("--gamma", help="GAE discount γ.")] = 1.0,
     lam: Annotated[float, typer.Option("--lam", help="GAE λ.")] = 0.95,
-    missing_eos_penalty: Annotated[float, typer.Option("--missing-eos-penalty", help="Added to the score of an answer that never ends with <|im_end|>.")] = -1.0,
+    missing_eos_penalty: Annotated[
+        float,
+        typer.Option(
+            "--missing-eos-penalty", help="Added to the score of an answer that never ends with <|im_end|>."
+        ),
+    ] = -1.0,
     lr: Lr = None,
     warmup_steps: WarmupSteps = 0,
     max_steps: MaxSteps = None,
     max_time: MaxTime = None,
     val_fraction: ValFraction = 0.1,
-    eval_every: Annotated[int, typer.Option("--eval-every", help="Evaluate every N optimizer steps; 0 = at the end only.")] = 8,
+    eval_every: Annotated[
+        int, typer.Option("--eval-every", help="Evaluate every N optimizer steps; 0 = at the end only.")
+    ] = 8,
     checkpoint_every: CheckpointEvery = 0,
     precision: Precision = "auto",
     seed: Seed = 0,
@@ -1380,7 +1416,9 @@ def ppo(
         sft_checkpoint, reward_model, prompts, out, cfg, pcfg, rollouts, val_fraction, data_format=data_format,
         config=resolved_config(ctx), force=force, resume=resume,
     )  # fmt: skip
-    print_training_summary(manifest, ("initial_val_reward", "final_loss", "train_prompts", "steps_per_rollout"))
+    print_training_summary(
+        manifest, ("initial_val_reward", "final_loss", "train_prompts", "steps_per_rollout")
+    )
 
 
 @app.command()
