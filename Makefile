@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 BIN     := $(VENV)/bin
 LLMKIT  := $(BIN)/llmkit
 
-.PHONY: setup setup-dev demo test lint bench clean distclean
+.PHONY: setup setup-dev demo report test lint bench clean distclean
 
 # The venv is cached: each stamp depends on pyproject.toml, so a second `make` installs nothing.
 # torch is installed first, pinned, so the resolver never pulls a multi-gigabyte CUDA build.
@@ -73,6 +73,10 @@ LOCAL_WARC := $(filter-out http://% https://%,$(WARC))
 demo: $(VENV)/.installed $(RUN)/eval-dpo/manifest.json $(RUN)/generations/manifest.json $(RUN)/curves.png $(RUN)/hf/config.json \
       $(RUN)/ppo/manifest.json $(RUN)/grpo/manifest.json
 	@echo "demo done: every stage is in $(RUN)/; look at one with: $(LLMKIT) inspect $(RUN)/kept"
+
+# The report card of the demo run: data funnel, tokenizer, training curves, evals, generations.
+report: demo
+	$(LLMKIT) report $(RUN)
 
 $(RUN)/curves.png: $(RUN)/base/manifest.json $(RUN)/sft/manifest.json $(RUN)/ppo/manifest.json
 	$(LLMKIT) plot $(RUN)/base $(RUN)/sft $(RUN)/ppo -o $@

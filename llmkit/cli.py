@@ -1599,6 +1599,35 @@ def plot(
     console.print(f"[green]wrote[/] {out}: {', '.join(result['panels'])} for {result['runs']} run(s)")
 
 
+# --------------------------------------------------------------------------------------- report
+
+
+@app.command()
+def report(
+    run: Annotated[
+        Path,
+        typer.Argument(
+            help="A run folder holding the pipeline's stages (e.g. runs/demo).", show_default=False
+        ),
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="Markdown file to write (default: RUN/REPORT.md).", show_default=False
+        ),
+    ] = None,
+) -> None:
+    """Write a report card of a pipeline run: data funnel, tokenizer, training curves, evals, generations.
+
+    Example:
+
+        llmkit report runs/demo
+    """
+    from llmkit.report import write_report
+
+    console.print(f"[green]wrote[/] {write_report(run, out)}")
+
+
 # --------------------------------------------------------------------------------------- inspect
 
 

@@ -1,0 +1,177 @@
+"""`llmkit report RUN_DIR`: a report card of a pipeline run, as Markdown with PNGs.
+
+It reads only what the stages wrote (their manifests, metrics and tables) under RUN_DIR, by the
+names the demo uses (pages, text, kept, unique, clean, tokenizer, tokens, base, sft, rm, ppo, dpo,
+grpo, eval-*, generations); a stage that is missing is left out of the report.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from llmkit.artifacts import MANIFEST, iter_rows, open_artifact, read_manifest
+from llmkit.errors import UserError
+
+DATA_STAGES = ("text", "kept", "unique", "clean")
+TRAIN_STAGES = ("base", "sft", "rm", "ppo", "dpo", "grpo")
+
+
+def _manifest(run: Path, name: str) -> dict | None:
+    return read_manifest(run / name) if (run / name / MANIFEST).is_file() else None
+
+
+def funnel_rows(run: Path) -> list[dict]:
+    """Every data stage's funnel steps, in pipeline order: {step, in, out, removed}."""
+    rows = []
+    for name in DATA_STAGES:
+        m = _manifest(run, name)
+        if m:
+            rows += m.get("stats", {}).get("funnel", [])
+    return rows
+
+
+def plot_funnel(rows: list[dict], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.2))
+    names = [r["step"] for r in rows][::-1]
+    ax.barh(names, [r["in"] for r in rows][::-1], color="#dddddd", label="in")
+    ax.barh(names, [r["out"] for r in rows][::-1], color="C0", label="out")
+    ax.set_xlabel("documents")
+    ax.set_title("data funnel")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "" if value is None else str(value)
+
+
+def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
+    """Write RUN_DIR/REPORT.md (or `out`) with funnel.png and curves.png beside it; returns its path."""
+    from llmkit.plot import plot_runs
+
+    run = Path(run_dir)
+    if not run.is_dir():
+        raise UserError(f"{run} is not a directory of pipeline stages")
+    out = Path(out) if out else run / "REPORT.md"
+    lines = [f"# Report card: `{run}`", ""]
+    found = [n for n in (*DATA_STAGES, "tokenizer", "tokens", *TRAIN_STAGES) if _manifest(run, n)]
+    if not found:
+        raise UserError(f"{run} holds no finished stage (no */manifest.json)")
+
+    rows = funnel_rows(run)
+    if rows:
+        plot_funnel(rows, out.parent / "funnel.png")
+        lines += [
+            "## Data",
+            "",
+            "![data funnel](funnel.png)",
+            "",
+            "| step | in | out | removed by reason |",
+            "|---|---:|---:|---|",
+        ]
+        for r in rows:
+            reasons = ", ".join(
+                f"{k} {v}" for k, v in sorted(r.get("removed", {}).items(), key=lambda x: -x[1])
+            )
+            lines.append(f"| {r['step']} | {r['in']:,} | {r['out']:,} | {reasons or '-'} |")
+        lines.append("")
+
+    tok, tokens = _manifest(run, "tokenizer"), _manifest(run, "tokens")
+    if tok or tokens:
+        lines += ["## Tokenizer", "", "| | |", "|---|---|"]
+        for key, value in {**(tok or {}).get("stats", {}), **(tokens or {}).get("stats", {})}.items():
+            if not isinstance(value, dict | list):
+                lines.append(f"| {key} | {_fmt(value)} |")
+        lines.append("")
+
+    trained = [
+        n
+        for n in ("base", "sft", "ppo", "dpo", "grpo")
+        if _manifest(run, n) and (run / n / "metrics.parquet").is_file()
+    ]
+    if trained:
+        plot_runs([run / n for n in trained], out.parent / "curves.png")
+        lines += [
+            "## Training",
+            "",
+            "![training curves](curves.png)",
+            "",
+            "| stage | steps | final loss | headline |",
+            "|---|---:|---:|---|",
+        ]
+        for name in (n for n in TRAIN_STAGES if _manifest(run, n)):
+            stats = _manifest(run, name)["stats"]
+            last = (
+                next(iter(reversed(list(iter_rows([run / name / "metrics.parquet"])))), {})
+                if (run / name / "metrics.parquet").is_file()
+                else {}
+            )
+            headline = {
+                "base": f"val {_fmt(stats.get('final_val_loss'))} nats/token, {_fmt(stats.get('final_val_bpb'))} bits/byte",
+                "sft": f"val loss {_fmt(last.get('val_loss'))}, stop rate {_fmt(last.get('stop_rate'))}",
+                "rm": f"held-out pairwise accuracy {_fmt(last.get('val_accuracy'))}",
+                "ppo": f"held-out reward {_fmt(stats.get('initial_val_reward'))} → {_fmt(last.get('val_reward'))}, KL {_fmt(last.get('kl'))}",
+                "dpo": f"implicit-reward accuracy {_fmt(stats.get('initial_val_accuracy'))} → {_fmt(last.get('val_accuracy'))}",
+                "grpo": f"exact match {_fmt(stats.get('initial_val_accuracy'))} → {_fmt(last.get('val_accuracy'))}",
+            }[name]
+            lines.append(
+                f"| {name} | {stats.get('steps', '')} | {_fmt(stats.get('final_loss'))} | {headline} |"
+            )
+        lines.append("")
+
+    order = [f"eval-{n}" for n in TRAIN_STAGES]  # pipeline order, then any others by name
+    evals = sorted(
+        (p.name for p in run.glob("eval-*") if (p / MANIFEST).is_file()),
+        key=lambda e: (order.index(e) if e in order else len(order), e),
+    )
+    if evals:
+        metrics = {e: read_manifest(run / e)["stats"]["metrics"] for e in evals}
+        keys = list(
+            dict.fromkeys(
+                (t, k)
+                for m in metrics.values()
+                for t, v in m.items()
+                for k in v
+                if k not in ("examples", "tokens")
+            )
+        )
+        lines += [
+            "## Evaluation",
+            "",
+            "| task | metric | " + " | ".join(evals) + " |",
+            "|---|---|" + "---:|" * len(evals),
+        ]
+        for task, key in keys:
+            lines.append(
+                f"| {task} | {key} | "
+                + " | ".join(_fmt(metrics[e].get(task, {}).get(key)) for e in evals)
+                + " |"
+            )
+        lines.append("")
+
+    if _manifest(run, "generations"):
+        lines += ["## Sample generations", ""]
+        for row in list(iter_rows(open_artifact(run / "generations").parts))[:6]:
+            prompt = (
+                row["prompt"]
+                if not row["prompt"].startswith("[")
+                else json.loads(row["prompt"])[-1]["content"]
+            )
+            lines += [f"- **{prompt}** → {row['completion'].strip()!r} ({row['finish_reason']})"]
+        lines.append("")
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".partial")
+    tmp.write_text("\n".join(lines), encoding="utf-8")
+    tmp.replace(out)
+    return out
