@@ -60,15 +60,42 @@ distclean: clean
 # ------------------------------------------------------------------------------ the demo pipeline
 # Each target is a stage's manifest.json, so make re-runs a stage only when its inputs changed, and a
 # stage that died (no manifest) simply runs again. --force lets a re-run replace an older output.
-# Knobs: RUN, WARC (files or URLs), WORKERS, VOCAB, PRESET, STEPS, DEVICE, SFT_EPOCHS.
+# Each stage also depends on a flags file holding its options, rewritten only when they change, so
+# changing one knob re-runs that stage and what depends on it, and nothing else.
+# Knobs: RUN, WARC (files or URLs) or CC_CRAWL + CC_FILES, WORKERS, VOCAB, PRESET, STEPS, DEVICE, SFT_EPOCHS.
 
 WARC       ?= $(sort $(wildcard sample_data/crawl/*.warc.gz))
+CC_CRAWL   ?=
+CC_FILES   ?= 1
 VOCAB      ?= 4096
 PRESET     ?= tiny
 STEPS      ?= 200
 DEVICE     ?= auto
 SFT_EPOCHS ?= 3
-LOCAL_WARC := $(filter-out http://% https://%,$(WARC))
+LOCAL_WARC := $(if $(CC_CRAWL),,$(filter-out http://% https://%,$(WARC)))
+
+ARGS_crawl     = $(if $(CC_CRAWL),--cc-crawl $(CC_CRAWL) --cc-files $(CC_FILES),$(WARC)) --workers $(WORKERS)
+ARGS_extract   = --workers $(WORKERS)
+ARGS_filter    = --workers $(WORKERS)
+ARGS_dedup     = --workers $(WORKERS)
+ARGS_scrub     = --workers $(WORKERS)
+ARGS_tokenizer = --vocab-size $(VOCAB)
+ARGS_tokens    = --threads $(WORKERS)
+ARGS_base      = --preset $(PRESET) --max-steps $(STEPS) --eval-every 50 --device $(DEVICE)
+ARGS_sft       = --epochs $(SFT_EPOCHS) --device $(DEVICE)
+ARGS_rm        = --epochs 4 --lr 3e-4 --device $(DEVICE)
+ARGS_ppo       = --rollouts 10 --rollout-size 16 --minibatches 2 --lr 1e-4 --device $(DEVICE)
+ARGS_dpo       = --device $(DEVICE)
+ARGS_grpo      = --max-steps 20 --group-size 4 --batch-size 4 --lr 1e-4 --eval-every 10 --device $(DEVICE)
+FLAGS          = $(RUN)/.flags
+
+# Rewritten only when the stage's options differ from the last run's: its timestamp is the change.
+$(FLAGS)/%: FORCE
+	@mkdir -p $(@D)
+	@echo '$(ARGS_$*)' | cmp -s - $@ || echo '$(ARGS_$*)' > $@
+
+.PHONY: FORCE
+FORCE:
 
 demo: $(VENV)/.installed $(RUN)/eval-dpo/manifest.json $(RUN)/generations/manifest.json $(RUN)/curves.png $(RUN)/hf/config.json \
       $(RUN)/ppo/manifest.json $(RUN)/grpo/manifest.json
@@ -84,29 +111,29 @@ $(RUN)/curves.png: $(RUN)/base/manifest.json $(RUN)/sft/manifest.json $(RUN)/ppo
 $(RUN)/hf/config.json: $(RUN)/sft/manifest.json
 	$(LLMKIT) export $(RUN)/sft $(RUN)/hf --format hf --force
 
-$(RUN)/pages/manifest.json: $(LOCAL_WARC) | $(VENV)/.installed
-	$(LLMKIT) crawl $(WARC) -o $(RUN)/pages --workers $(WORKERS) --force
+$(RUN)/pages/manifest.json: $(LOCAL_WARC) $(FLAGS)/crawl | $(VENV)/.installed
+	$(LLMKIT) crawl $(ARGS_crawl) -o $(RUN)/pages --force
 
-$(RUN)/text/manifest.json: $(RUN)/pages/manifest.json
-	$(LLMKIT) extract $(RUN)/pages -o $(RUN)/text --workers $(WORKERS) --force
+$(RUN)/text/manifest.json: $(RUN)/pages/manifest.json $(FLAGS)/extract
+	$(LLMKIT) extract $(RUN)/pages -o $(RUN)/text $(ARGS_extract) --force
 
-$(RUN)/kept/manifest.json: $(RUN)/text/manifest.json
-	$(LLMKIT) filter $(RUN)/text -o $(RUN)/kept --workers $(WORKERS) --force
+$(RUN)/kept/manifest.json: $(RUN)/text/manifest.json $(FLAGS)/filter
+	$(LLMKIT) filter $(RUN)/text -o $(RUN)/kept $(ARGS_filter) --force
 
-$(RUN)/unique/manifest.json: $(RUN)/kept/manifest.json
-	$(LLMKIT) dedup $(RUN)/kept -o $(RUN)/unique --workers $(WORKERS) --force
+$(RUN)/unique/manifest.json: $(RUN)/kept/manifest.json $(FLAGS)/dedup
+	$(LLMKIT) dedup $(RUN)/kept -o $(RUN)/unique $(ARGS_dedup) --force
 
-$(RUN)/clean/manifest.json: $(RUN)/unique/manifest.json
-	$(LLMKIT) scrub $(RUN)/unique -o $(RUN)/clean --workers $(WORKERS) --force
+$(RUN)/clean/manifest.json: $(RUN)/unique/manifest.json $(FLAGS)/scrub
+	$(LLMKIT) scrub $(RUN)/unique -o $(RUN)/clean $(ARGS_scrub) --force
 
-$(RUN)/tokenizer/manifest.json: $(RUN)/clean/manifest.json
-	$(LLMKIT) train-tokenizer $(RUN)/clean -o $(RUN)/tokenizer --vocab-size $(VOCAB) --force
+$(RUN)/tokenizer/manifest.json: $(RUN)/clean/manifest.json $(FLAGS)/tokenizer
+	$(LLMKIT) train-tokenizer $(RUN)/clean -o $(RUN)/tokenizer $(ARGS_tokenizer) --force
 
-$(RUN)/tokens/manifest.json: $(RUN)/clean/manifest.json $(RUN)/tokenizer/manifest.json
-	$(LLMKIT) tokenize $(RUN)/clean $(RUN)/tokenizer -o $(RUN)/tokens --threads $(WORKERS) --force
+$(RUN)/tokens/manifest.json: $(RUN)/clean/manifest.json $(RUN)/tokenizer/manifest.json $(FLAGS)/tokens
+	$(LLMKIT) tokenize $(RUN)/clean $(RUN)/tokenizer -o $(RUN)/tokens $(ARGS_tokens) --force
 
-$(RUN)/base/manifest.json: $(RUN)/tokens/manifest.json
-	$(LLMKIT) pretrain $(RUN)/tokens -o $(RUN)/base --preset $(PRESET) --max-steps $(STEPS) --eval-every 50 --device $(DEVICE) --force
+$(RUN)/base/manifest.json: $(RUN)/tokens/manifest.json $(FLAGS)/base
+	$(LLMKIT) pretrain $(RUN)/tokens -o $(RUN)/base $(ARGS_base) --force
 
 $(RUN)/chat/manifest.json: sample_data/chat.jsonl | $(VENV)/.installed
 	$(LLMKIT) import $< -o $(RUN)/chat --force
@@ -117,23 +144,23 @@ $(RUN)/prefs/manifest.json: sample_data/prefs.jsonl | $(VENV)/.installed
 $(RUN)/prompts/manifest.json: sample_data/prompts.jsonl | $(VENV)/.installed
 	$(LLMKIT) import $< -o $(RUN)/prompts --force
 
-$(RUN)/sft/manifest.json: $(RUN)/base/manifest.json $(RUN)/chat/manifest.json
-	$(LLMKIT) sft $(RUN)/base $(RUN)/chat -o $(RUN)/sft --epochs $(SFT_EPOCHS) --device $(DEVICE) --force
+$(RUN)/sft/manifest.json: $(RUN)/base/manifest.json $(RUN)/chat/manifest.json $(FLAGS)/sft
+	$(LLMKIT) sft $(RUN)/base $(RUN)/chat -o $(RUN)/sft $(ARGS_sft) --force
 
-$(RUN)/rm/manifest.json: $(RUN)/sft/manifest.json $(RUN)/prefs/manifest.json
-	$(LLMKIT) train-reward $(RUN)/sft $(RUN)/prefs -o $(RUN)/rm --epochs 4 --lr 3e-4 --device $(DEVICE) --force
+$(RUN)/rm/manifest.json: $(RUN)/sft/manifest.json $(RUN)/prefs/manifest.json $(FLAGS)/rm
+	$(LLMKIT) train-reward $(RUN)/sft $(RUN)/prefs -o $(RUN)/rm $(ARGS_rm) --force
 
-$(RUN)/dpo/manifest.json: $(RUN)/sft/manifest.json $(RUN)/prefs/manifest.json
-	$(LLMKIT) dpo $(RUN)/sft $(RUN)/prefs -o $(RUN)/dpo --device $(DEVICE) --force
+$(RUN)/dpo/manifest.json: $(RUN)/sft/manifest.json $(RUN)/prefs/manifest.json $(FLAGS)/dpo
+	$(LLMKIT) dpo $(RUN)/sft $(RUN)/prefs -o $(RUN)/dpo $(ARGS_dpo) --force
 
 EVAL_SUITE := sample_data/eval/suite.toml
 EVAL_ARGS   = --suite $(EVAL_SUITE) --max-examples 64 --device $(DEVICE) --force
 
-$(RUN)/ppo/manifest.json: $(RUN)/sft/manifest.json $(RUN)/rm/manifest.json $(RUN)/prompts/manifest.json
-	$(LLMKIT) ppo $(RUN)/sft $(RUN)/rm $(RUN)/prompts -o $(RUN)/ppo --rollouts 10 --rollout-size 16 --minibatches 2 --lr 1e-4 --device $(DEVICE) --force
+$(RUN)/ppo/manifest.json: $(RUN)/sft/manifest.json $(RUN)/rm/manifest.json $(RUN)/prompts/manifest.json $(FLAGS)/ppo
+	$(LLMKIT) ppo $(RUN)/sft $(RUN)/rm $(RUN)/prompts -o $(RUN)/ppo $(ARGS_ppo) --force
 
-$(RUN)/grpo/manifest.json: $(RUN)/sft/manifest.json $(RUN)/prompts/manifest.json
-	$(LLMKIT) grpo $(RUN)/sft $(RUN)/prompts -o $(RUN)/grpo --max-steps 20 --group-size 4 --batch-size 4 --lr 1e-4 --eval-every 10 --device $(DEVICE) --force
+$(RUN)/grpo/manifest.json: $(RUN)/sft/manifest.json $(RUN)/prompts/manifest.json $(FLAGS)/grpo
+	$(LLMKIT) grpo $(RUN)/sft $(RUN)/prompts -o $(RUN)/grpo $(ARGS_grpo) --force
 
 $(RUN)/eval-base/manifest.json: $(RUN)/base/manifest.json $(EVAL_SUITE)
 	$(LLMKIT) eval $(RUN)/base $(RUN)/tokens -o $(RUN)/eval-base $(EVAL_ARGS)

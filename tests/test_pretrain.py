@@ -23,6 +23,7 @@ import torch
 from conftest import REPO, assert_one_line_error, run_cli
 from safetensors.torch import load_file
 
+from llmkit.artifacts import read_manifest
 from llmkit.errors import UserError
 from llmkit.inspect import describe
 from llmkit.model import Transformer, model_config
@@ -200,6 +201,42 @@ def test_resume_after_sigkill_reaches_the_same_weights(tokens, tmp_path, one_thr
     assert not checkpoints.exists()
     steps = [m["step"] for m in pq.read_table(out / "metrics.parquet").to_pylist()]
     assert steps == sorted(set(steps)) and steps[-1] == 30
+
+
+def test_three_sigkills_at_random_points_then_resume_give_the_uninterrupted_weights(
+    tokens, tmp_path, one_thread
+):
+    """The pipeline's fault-tolerance claim: kill pretraining with SIGKILL three times, at steps drawn at
+    random (the kill may land while a checkpoint is being written), resume each time; the final weights
+    equal those of a run that was never interrupted."""
+    shape = dict(n_layers=2, d_model=64, ffn_hidden=256, seq_len=64, dropout=0.1)
+    steps = 36
+    run_pretrain(tokens, tmp_path / "ref", "tiny", shape, quick_config(max_steps=steps, batch_size=8, eval_every=0),
+                 eval_tokens=256, show_progress=False)  # fmt: skip
+    out, checkpoints = tmp_path / "run", tmp_path / "run.checkpoints"
+    cmd = [sys.executable, "-m", "llmkit", "pretrain", str(tokens), "-o", str(out), *SMALL, *FAST, "--seq-len", "64",
+           "--dropout", "0.1", "--max-steps", str(steps), "--batch-size", "8", "--eval-every", "0", "--checkpoint-every", "2"]  # fmt: skip
+    rng = random.Random(20261122)
+    kill_after = sorted(rng.sample(range(2, steps - 4, 2), 3))  # three distinct checkpoint steps
+    for i, step in enumerate(kill_after):
+        proc = subprocess.Popen(
+            cmd + (["--resume"] if i else []), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO
+        )
+        deadline = time.time() + 120
+        while not any(
+            int(p.name[5:]) >= step for p in checkpoints.glob("step-*") if (p / "manifest.json").exists()
+        ):
+            assert proc.poll() is None and time.time() < deadline, f"the run ended before step {step}"
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert not out.exists()
+    subprocess.run(
+        cmd + ["--resume"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO
+    )
+    a, b = weights(tmp_path / "ref"), weights(out)
+    assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-6, rtol=0) for k in a)
+    assert read_manifest(out)["counts"]["step"] == steps and not checkpoints.exists()
 
 
 def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tokens, tmp_path):
