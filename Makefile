@@ -98,7 +98,7 @@ $(FLAGS)/%: FORCE
 FORCE:
 
 demo: $(VENV)/.installed $(RUN)/eval-dpo/manifest.json $(RUN)/generations/manifest.json $(RUN)/curves.png $(RUN)/hf/config.json \
-      $(RUN)/ppo/manifest.json $(RUN)/grpo/manifest.json
+      $(RUN)/eval-ppo/manifest.json $(RUN)/eval-grpo/manifest.json
 	@echo "demo done: every stage is in $(RUN)/; look at one with: $(LLMKIT) inspect $(RUN)/kept"
 
 # The report card of the demo run: data funnel, tokenizer, training curves, evals, generations.
@@ -170,6 +170,12 @@ $(RUN)/eval-sft/manifest.json: $(RUN)/sft/manifest.json $(RUN)/eval-base/manifes
 
 $(RUN)/eval-dpo/manifest.json: $(RUN)/dpo/manifest.json $(RUN)/rm/manifest.json $(RUN)/eval-sft/manifest.json
 	$(LLMKIT) eval $(RUN)/dpo $(RUN)/tokens -o $(RUN)/eval-dpo $(EVAL_ARGS) --reward-model $(RUN)/rm --baseline $(RUN)/sft --compare $(RUN)/eval-sft
+
+$(RUN)/eval-ppo/manifest.json: $(RUN)/ppo/manifest.json $(RUN)/rm/manifest.json $(RUN)/eval-sft/manifest.json
+	$(LLMKIT) eval $(RUN)/ppo $(RUN)/tokens -o $(RUN)/eval-ppo $(EVAL_ARGS) --reward-model $(RUN)/rm --baseline $(RUN)/sft --compare $(RUN)/eval-sft
+
+$(RUN)/eval-grpo/manifest.json: $(RUN)/grpo/manifest.json $(RUN)/eval-sft/manifest.json
+	$(LLMKIT) eval $(RUN)/grpo $(RUN)/tokens -o $(RUN)/eval-grpo $(EVAL_ARGS) --compare $(RUN)/eval-sft
 
 $(RUN)/generations/manifest.json: $(RUN)/sft/manifest.json
 	$(LLMKIT) generate $(RUN)/sft "What is the best way to keep basil fresh?" "Tell me about the weather." -o $(RUN)/generations --chat --temperature 0.7 --top-k 40 --max-new-tokens 64 --force
