@@ -328,8 +328,7 @@ def reward_comparison(rm, rm_tokenizer, tokenizer, baseline, rows, examples: lis
     """Mean reward of the checkpoint's answers and, with a baseline, its answers' mean reward and the win
     rate (ties count half): (metrics, per-example rows). Answers too long for the reward model's
     context are left out and counted (`reward_skipped`)."""
-    from llmkit.train.chat_data import encode_pairs
-    from llmkit.train.reward import pair_scores
+    from llmkit.train.reward import score_answers
 
     if rm_tokenizer.fingerprint != tokenizer.fingerprint:
         raise UserError(
@@ -341,29 +340,24 @@ def reward_comparison(rm, rm_tokenizer, tokenizer, baseline, rows, examples: lis
         )
     else:
         base_examples = examples
-    records = [
-        {"prompt": messages, "chosen": e["response"], "rejected": b["response"]}
-        for (messages, _), e, b in zip(rows, examples, base_examples, strict=True)
-    ]
-    kept = [
-        (rec, encoded[0])
-        for rec in records
-        if (encoded := encode_pairs([rec], tokenizer, rm.config.seq_len)[0])
-    ]
+    prompts = [messages for messages, _ in rows]
+    ours = score_answers(rm, tokenizer, prompts, [e["response"] for e in examples], cfg.batch_size)
+    theirs = score_answers(rm, tokenizer, prompts, [b["response"] for b in base_examples], cfg.batch_size)
+    kept = [i for i in range(len(rows)) if not (torch.isnan(ours[i]) or torch.isnan(theirs[i]))]
     if not kept:
         raise UserError(f"no prompt and answers fit the reward model's context of {rm.config.seq_len} tokens")
-    rewards = pair_scores(rm, [pair for _, pair in kept], tokenizer.pad_id, cfg.batch_size)
-    metrics = {"reward": rewards[:, 0].mean().item(), "reward_skipped": len(records) - len(kept)}
+    ours, theirs = ours[kept], theirs[kept]
+    metrics = {"reward": ours.mean().item(), "reward_skipped": len(rows) - len(kept)}
     out = []
     if baseline is not None:
-        wins = (rewards[:, 0] > rewards[:, 1]).float() + 0.5 * (rewards[:, 0] == rewards[:, 1]).float()
-        metrics |= {"baseline_reward": rewards[:, 1].mean().item(), "win_rate": wins.mean().item()}
-        for (rec, _), w in zip(kept, wins.tolist(), strict=True):
+        wins = (ours > theirs).float() + 0.5 * (ours == theirs).float()
+        metrics |= {"baseline_reward": theirs.mean().item(), "win_rate": wins.mean().item()}
+        for i, w in zip(kept, wins.tolist(), strict=True):
             out.append(
                 {
-                    "prompt": rec["prompt"][-1]["content"],
-                    "response": rec["chosen"],
-                    "target": rec["rejected"],
+                    "prompt": prompts[i][-1]["content"],
+                    "response": examples[i]["response"],
+                    "target": base_examples[i]["response"],
                     "score": w,
                 }
             )

@@ -31,7 +31,7 @@ from torch import nn
 from llmkit.data.importers import read_records
 from llmkit.errors import UserError
 from llmkit.sampling import SamplingConfig, generate
-from llmkit.train.chat_data import IGNORE, encode_pairs, lm_rows, pad, split_by_id
+from llmkit.train.chat_data import IGNORE, lm_rows, pad, split_by_id
 from llmkit.train.common import (
     Output,
     TrainConfig,
@@ -42,7 +42,7 @@ from llmkit.train.common import (
     resolve_precision,
     train,
 )
-from llmkit.train.reward import RewardModel, load_reward_model, pair_scores
+from llmkit.train.reward import RewardModel, load_reward_model, score_answers
 
 
 @dataclass
@@ -145,14 +145,13 @@ class PPORollouts:
         model: PolicyAndValue,
         reference,
         rm,
-        rm_pad: int,
         tokenizer,
         prompts,
         cfg: PPOConfig,
         precision: str,
         seed: int,
     ):
-        self.model, self.reference, self.rm, self.rm_pad = model, reference, rm, rm_pad
+        self.model, self.reference, self.rm = model, reference, rm
         self.tokenizer, self.prompts, self.cfg, self.precision, self.seed = (
             tokenizer,
             prompts,
@@ -231,23 +230,11 @@ class PPORollouts:
         return [inputs, targets, old_logp, advantages, returns, values]
 
     def _scores(self, picked, answers) -> torch.Tensor:
+        """Reward-model scores of the answers (token ids) to the picked prompts; 0 where one does not fit."""
         tok = self.tokenizer
-        records = [
-            {
-                "prompt": p["prompt"],
-                "chosen": tok.decode([t for t in a if t not in (tok.im_end_id, tok.eot_id)]),
-                "rejected": "",
-            }
-            for p, a in zip(picked, answers, strict=True)
-        ]
-        pairs = [(encode_pairs([r], tok, self.rm.config.seq_len)[0] or [None])[0] for r in records]
-        scores = torch.zeros(len(records))
-        fits = [i for i, pair in enumerate(pairs) if pair is not None]
-        if fits:
-            scores[fits] = pair_scores(self.rm, [pairs[i] for i in fits], self.rm_pad, 16, self.precision)[
-                :, 0
-            ]
-        return scores
+        texts = [tok.decode([t for t in a if t not in (tok.im_end_id, tok.eot_id)]) for a in answers]
+        scores = score_answers(self.rm, tok, [p["prompt"] for p in picked], texts, 16, self.precision)
+        return torch.nan_to_num(scores, nan=0.0)
 
 
 def ppo_loss(cfg: PPOConfig, stats: list[dict]):
@@ -362,9 +349,7 @@ def run_ppo(
     cfg.batch_size = pcfg.rollout_size // pcfg.minibatches  # rows per optimizer step: one minibatch
     if cfg.max_steps is None and cfg.max_tokens is None and cfg.max_time is None:
         cfg.max_steps = rollouts * pcfg.ppo_epochs * pcfg.minibatches
-    source = PPORollouts(
-        model, reference, rm, rm_tokenizer.pad_id, tokenizer, train_prompts, pcfg, precision, cfg.seed
-    )
+    source = PPORollouts(model, reference, rm, tokenizer, train_prompts, pcfg, precision, cfg.seed)
     run_config = {
         **asdict(cfg),
         **asdict(pcfg),

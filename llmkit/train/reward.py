@@ -253,6 +253,32 @@ def run_train_reward(
     )
 
 
+@torch.no_grad()
+def score_answers(rm: RewardModel, tokenizer, prompts: list[list[dict]], answers: list[str], batch_size: int = 16,
+                  precision: str = "fp32") -> torch.Tensor:  # fmt: skip
+    """The reward of each answer to its prompt (messages), read at the answer's <|im_end|>: (n,) float.
+
+    A prompt too long is cut from the left; an answer that cannot fit the reward model's context at
+    all gets NaN, for the caller to skip or count.
+    """
+    device = next(rm.parameters()).device
+    seqs = []
+    for prompt, answer in zip(prompts, answers, strict=True):
+        encoded, _ = encode_pairs(
+            [{"prompt": prompt, "chosen": answer, "rejected": ""}], tokenizer, rm.config.seq_len
+        )
+        seqs.append(encoded[0][0] if encoded else None)
+    scores = torch.full((len(seqs),), float("nan"))
+    fits = [i for i, seq in enumerate(seqs) if seq is not None]
+    for start in range(0, len(fits), batch_size):
+        idx = fits[start : start + batch_size]
+        rows = [seqs[i] for i in idx]
+        last = torch.tensor([len(r) - 1 for r in rows], device=device)
+        with autocast(device, precision):
+            scores[idx] = rm(pad(rows, tokenizer.pad_id).to(device), last).float().cpu()
+    return scores
+
+
 def score_chats(
     reward_model: str | Path,
     chats: str | Path,
@@ -265,21 +291,24 @@ def score_chats(
 
     rm, tokenizer, _ = load_reward_model(reward_model, device)
     records, _ = read_records(chats, "chat", data_format)
-    rows, pairs = [], []
-    for r in records:
-        split = last_assistant_prompt(r["messages"])
-        if split is None:
-            continue
-        prompt, response = split
-        encoded, _ = encode_pairs(
-            [{"prompt": prompt, "chosen": response, "rejected": response}], tokenizer, rm.config.seq_len
-        )
-        if encoded:
-            pairs.append(encoded[0])
-            rows.append(
-                {"id": r["id"], "prompt": prompt[-1]["content"] if prompt else "", "response": response}
-            )
-    if not rows:
+    rows = [
+        {"id": r["id"], "messages": split[0], "response": split[1]}
+        for r in records
+        if (split := last_assistant_prompt(r["messages"])) is not None
+    ]
+    scores = score_answers(
+        rm, tokenizer, [r["messages"] for r in rows], [r["response"] for r in rows], batch_size
+    )
+    scored = [
+        {
+            "id": r["id"],
+            "prompt": r["messages"][-1]["content"] if r["messages"] else "",
+            "response": r["response"],
+            "reward": float(s),
+        }
+        for r, s in zip(rows, scores, strict=True)
+        if not torch.isnan(s)
+    ]
+    if not scored:
         raise UserError(f"{chats}: no conversation with an assistant turn that fits the context")
-    scores = pair_scores(rm, pairs, tokenizer.pad_id, batch_size)[:, 0]
-    return [{**row, "reward": float(s)} for row, s in zip(rows, scores, strict=True)]
+    return scored
