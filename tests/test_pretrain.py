@@ -20,7 +20,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import torch
-from conftest import REPO, assert_one_line_error, run_cli
+from conftest import REPO, assert_one_line_error, make_checkpoint, make_tokenizer, run_cli
 from safetensors.torch import load_file
 
 from llmkit.artifacts import read_manifest
@@ -28,7 +28,7 @@ from llmkit.errors import UserError
 from llmkit.inspect import describe
 from llmkit.model import Transformer, model_config
 from llmkit.tokenizer import tokenize_docs, train_tokenizer
-from llmkit.train.common import TrainConfig, build_optimizer, load_model, lr_at
+from llmkit.train.common import TrainConfig, build_optimizer, latest_step_checkpoint, load_model, lr_at
 from llmkit.train.pretrain import TokenWindows, run_pretrain
 
 WORDS = (
@@ -203,6 +203,16 @@ def test_resume_after_sigkill_reaches_the_same_weights(tokens, tmp_path, one_thr
     assert steps == sorted(set(steps)) and steps[-1] == 30
 
 
+def test_resume_skips_a_step_checkpoint_killed_between_its_manifest_and_its_rename(tmp_path):
+    """A SIGKILL after manifest.json is written but before step-N.partial/ is renamed leaves a partial
+    folder that looks complete; resume must take the newest finished checkpoint instead."""
+    out = tmp_path / "run"
+    folder = tmp_path / "run.checkpoints"
+    make_checkpoint(folder / "step-00000002", make_tokenizer(tmp_path / "tok"))
+    shutil.copytree(folder / "step-00000002", folder / "step-00000004.partial")
+    assert latest_step_checkpoint(out).path.name == "step-00000002"
+
+
 def test_three_sigkills_at_random_points_then_resume_give_the_uninterrupted_weights(
     tokens, tmp_path, one_thread
 ):
@@ -223,8 +233,10 @@ def test_three_sigkills_at_random_points_then_resume_give_the_uninterrupted_weig
             cmd + (["--resume"] if i else []), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO
         )
         deadline = time.time() + 120
-        while not any(
-            int(p.name[5:]) >= step for p in checkpoints.glob("step-*") if (p / "manifest.json").exists()
+        while not any(  # a finished checkpoint only: step-N.partial holds a manifest before its rename
+            int(p.name[5:]) >= step
+            for p in checkpoints.glob("step-*")
+            if p.name[5:].isdigit() and (p / "manifest.json").exists()
         ):
             assert proc.poll() is None and time.time() < deadline, f"the run ended before step {step}"
             time.sleep(0.005)

@@ -309,7 +309,9 @@ def step_checkpoints_dir(out: Path) -> Path:
 def latest_step_checkpoint(out: Path) -> Checkpoint | None:
     """The newest complete step checkpoint of an unfinished run at `out`, or None."""
     folder = step_checkpoints_dir(out)
-    complete = sorted(p for p in folder.glob("step-*") if (p / "manifest.json").is_file())
+    complete = sorted(  # a SIGKILL between manifest and rename leaves step-N.partial/ with a manifest: skip it
+        p for p in folder.glob("step-*") if p.name[5:].isdigit() and (p / "manifest.json").is_file()
+    )
     return open_checkpoint(complete[-1]) if complete else None
 
 
