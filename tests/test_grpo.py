@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 
 import pyarrow.parquet as pq
 import pytest
@@ -13,6 +14,7 @@ from llmkit.errors import UserError
 from llmkit.train.chat_data import IGNORE
 from llmkit.train.common import TrainConfig
 from llmkit.train.grpo import exact_match_reward, grpo_loss, load_reward_fn, run_grpo
+from llmkit.train.sft import run_sft
 
 
 class FixedLogits(torch.nn.Module):
@@ -98,3 +100,28 @@ def test_short_grpo_run_logs_rewards_and_writes_a_policy(tmp_path):
     (tmp_path / "noanswers.jsonl").write_text(json.dumps({"prompt": "hi"}) + "\n")
     with pytest.raises(UserError, match="no reference answers"):
         run_grpo(tmp_path / "sft", tmp_path / "noanswers.jsonl", tmp_path / "o3", cfg, val_fraction=0.0)
+
+
+def test_grpo_reinforces_the_answers_the_checker_rewards(tmp_path):
+    """SFT teaches "Say a number." → one of 2, 3, 5, 7 at random; the checker rewards only 7. Sampled
+    groups then differ in reward, and GRPO must move the greedy answer on held-out prompts to 7."""
+    tok = make_tokenizer(tmp_path / "tok")
+    rng = random.Random(0)
+    chats = [
+        {"messages": [{"role": "user", "content": f"Q{i}: Say a number."},
+                      {"role": "assistant", "content": f"{rng.choice([2, 3, 5, 7])}."}]}
+        for i in range(200)
+    ]  # fmt: skip
+    prompts = [{"prompt": [{"role": "user", "content": f"P{i}: Say a number."}], "answer": "7"} for i in range(200)]
+    (tmp_path / "chat.jsonl").write_text("".join(json.dumps(r) + "\n" for r in chats))
+    (tmp_path / "prompts.jsonl").write_text("".join(json.dumps(r) + "\n" for r in prompts))
+    make_checkpoint(tmp_path / "base", tok, n_layers=2, d_model=64, seq_len=64)
+    sft_cfg = TrainConfig(lr=5e-3, warmup_steps=5, max_steps=60, batch_size=16, eval_every=0, log_every=10, seed=0)
+    run_sft(tmp_path / "base", tmp_path / "chat.jsonl", tmp_path / "sft", sft_cfg, show_progress=False)
+    cfg = TrainConfig(lr=1e-3, warmup_steps=0, max_steps=15, batch_size=4, eval_every=5, log_every=5, seed=0)
+    manifest = run_grpo(tmp_path / "sft", tmp_path / "prompts.jsonl", tmp_path / "grpo", cfg, group_size=8,
+                        max_new_tokens=6, val_fraction=0.2, max_val=16, show_progress=False)  # fmt: skip
+    metrics = pq.read_table(tmp_path / "grpo" / "metrics.parquet").to_pylist()
+    assert manifest["stats"]["initial_val_accuracy"] <= 0.25  # greedy SFT picks one number, rarely 7
+    assert metrics[-1]["val_accuracy"] == 1.0
+    assert metrics[-1]["reward"] > metrics[0]["reward"] > 0  # sampled answers drift towards 7
