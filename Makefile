@@ -71,7 +71,7 @@ VOCAB      ?= 4096
 PRESET     ?= tiny
 STEPS      ?= 200
 DEVICE     ?= auto
-SFT_EPOCHS ?= 3
+SFT_EPOCHS ?= 10
 LOCAL_WARC := $(if $(CC_CRAWL),,$(filter-out http://% https://%,$(WARC)))
 
 ARGS_crawl     = $(if $(CC_CRAWL),--cc-crawl $(CC_CRAWL) --cc-files $(CC_FILES),$(WARC)) --workers $(WORKERS)
@@ -82,11 +82,11 @@ ARGS_scrub     = --workers $(WORKERS)
 ARGS_tokenizer = --vocab-size $(VOCAB)
 ARGS_tokens    = --threads $(WORKERS)
 ARGS_base      = --preset $(PRESET) --max-steps $(STEPS) --eval-every 50 --device $(DEVICE)
-ARGS_sft       = --epochs $(SFT_EPOCHS) --device $(DEVICE)
+ARGS_sft       = --epochs $(SFT_EPOCHS) --lr 3e-3 --device $(DEVICE)
 ARGS_rm        = --epochs 4 --lr 3e-4 --device $(DEVICE)
 ARGS_ppo       = --rollouts 10 --rollout-size 16 --minibatches 2 --lr 1e-4 --device $(DEVICE)
 ARGS_dpo       = --device $(DEVICE)
-ARGS_grpo      = --max-steps 20 --group-size 4 --batch-size 4 --lr 1e-4 --eval-every 10 --device $(DEVICE)
+ARGS_grpo      = --max-steps 60 --group-size 8 --batch-size 8 --lr 5e-5 --eval-every 20 --val-fraction 0.2 --max-val 100 --device $(DEVICE)
 FLAGS          = $(RUN)/.flags
 
 # Rewritten only when the stage's options differ from the last run's: its timestamp is the change.

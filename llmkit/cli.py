@@ -1295,6 +1295,9 @@ def grpo(
     ] = None,
     max_time: MaxTime = None,
     val_fraction: ValFraction = 0.1,
+    max_val: Annotated[
+        int, typer.Option("--max-val", help="Held-out prompts scored at each evaluation (at most).")
+    ] = 64,
     eval_every: EvalEvery = 20,
     checkpoint_every: CheckpointEvery = 0,
     precision: Precision = "auto",
@@ -1317,7 +1320,7 @@ def grpo(
     cfg = train_config_from(ctx.params, 1e-5, 8)
     manifest = run_grpo(
         sft_checkpoint, prompts, out, cfg, group_size, max_new_tokens, temperature, clip, kl_coef, updates_per_batch, reward,
-        val_fraction, data_format=data_format, config=resolved_config(ctx), force=force, resume=resume,
+        val_fraction, max_val, data_format=data_format, config=resolved_config(ctx), force=force, resume=resume,
     )  # fmt: skip
     print_training_summary(manifest, ("initial_val_accuracy", "final_loss", "train_prompts", "val_prompts"))
 

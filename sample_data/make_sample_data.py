@@ -5453,6 +5453,27 @@ def arithmetic_qa(rng: random.Random) -> tuple[str, str, int]:
     return f"What is {a} times {b}?", f"{a} times {b} is {a * b}.", a * b
 
 
+def small_sum_qa(rng: random.Random) -> tuple[str, str, int]:
+    """A one-digit sum or difference: easy enough that a tiny model gets some right after SFT, so RL
+    on verifiable rewards (GRPO) has correct answers to reinforce."""
+    a, b = rng.randint(1, 9), rng.randint(1, 9)
+    if rng.random() < 0.6:
+        q = rng.choice([f"What is {a} + {b}?", f"What is {a} plus {b}?", f"Add {a} and {b}."])
+        return q, f"{a} + {b} = {a + b}.", a + b
+    a, b = max(a, b), min(a, b)
+    q = rng.choice([f"What is {a} - {b}?", f"What is {a} minus {b}?"])
+    return q, f"{a} - {b} = {a - b}.", a - b
+
+
+def compare_qa(rng: random.Random) -> tuple[str, str, int]:
+    """The larger or smaller of two one-digit numbers: a guess is right half the time, so sampled answers
+    differ in reward from the start, which is the signal GRPO learns from."""
+    a, b = rng.sample(range(1, 10), 2)
+    word, pick = rng.choice([("larger", max(a, b)), ("bigger", max(a, b)), ("smaller", min(a, b))])
+    q = rng.choice([f"Which is {word}, {a} or {b}?", f"Which number is {word}: {a} or {b}?"])
+    return q, f"The {word} number is {pick}.", pick
+
+
 def unit_qa(rng: random.Random) -> tuple[str, str, int]:
     src, dst, factor, lo, hi = rng.choice(UNITS)
     n = rng.randint(lo, hi)
@@ -5470,6 +5491,12 @@ def simple_qa(rng: random.Random, kind: str) -> tuple[str, str]:
     """One single-turn question and the polite, correct answer."""
     if kind == "arith":
         q, a, _ = arithmetic_qa(rng)
+        return q, a
+    if kind == "small":
+        q, a, _ = small_sum_qa(rng)
+        return q, a
+    if kind == "compare":
+        q, a, _ = compare_qa(rng)
         return q, a
     if kind == "unit":
         q, a, _ = unit_qa(rng)
@@ -5506,9 +5533,11 @@ def simple_qa(rng: random.Random, kind: str) -> tuple[str, str]:
     raise ValueError(kind)
 
 
-def make_chat(rng: random.Random, n_single: int = 470, n_multi: int = 70) -> list[dict]:
+def make_chat(rng: random.Random, n_single: int = 600, n_multi: int = 70) -> list[dict]:
     kinds = (
-        ["arith"] * 9
+        ["small"] * 20
+        + ["compare"] * 20
+        + ["arith"] * 9
         + ["unit"] * 5
         + ["capital"] * 4
         + ["define"] * 5
@@ -5725,14 +5754,16 @@ def make_prompts(rng: random.Random, n: int = 460) -> list[dict]:
     seen: set[str] = set()
     while len(out) < n:
         r = rng.random()
-        if r < 0.22:
+        if r < 0.4:
+            q, _, ans = (small_sum_qa if r < 0.2 else compare_qa)(rng)
+        elif r < 0.52:
             a, b = rng.randint(10, 999), rng.randint(10, 999)
             q, ans = f"What is {a} + {b}?", a + b
-        elif r < 0.42:
+        elif r < 0.64:
             a = rng.randint(20, 999)
             b = rng.randint(10, a)
             q, ans = f"What is {a} - {b}?", a - b
-        elif r < 0.58:
+        elif r < 0.76:
             a, b = rng.randint(2, 12), rng.randint(2, 25)
             q = rng.choice([f"What is {a} times {b}?", f"What is {a} * {b}?", f"Multiply {a} by {b}."])
             ans = a * b
@@ -6108,7 +6139,8 @@ def make_readme(pages: list[Page], entries: list[dict], chat, prefs, prompts) ->
         f'{len(chat)} conversations, one JSON object per line: `{{"messages": [{{"role": ..., "content": ...}}, ...]}}`.',
         f"{sum(1 for c in chat if sum(m['role'] == 'user' for m in c['messages']) > 1)} are multi-turn and "
         f"{sum(1 for c in chat if c['messages'][0]['role'] == 'system')} start with a system message.",
-        "Topics: greetings, arithmetic with the answer, unit conversions, capitals of made-up countries",
+        "Topics: greetings, one-digit sums and comparisons (the largest share), arithmetic with the answer,",
+        "unit conversions, capitals of made-up countries",
         "(always the same pairs, e.g. Veltoria and Marenhold), definitions, facts from the article topics,",
         'opposites, letter counts, and "repeat after me". Assistant replies are one to three polite sentences.',
         "",
@@ -6122,8 +6154,10 @@ def make_readme(pages: list[Page], entries: list[dict], chat, prefs, prompts) ->
         "## prompts.jsonl",
         "",
         f'{len(prompts)} prompts: `{{"prompt": [{{"role": "user", "content": "What is 23 + 58?"}}], "answer": "81"}}`.',
-        "Addition and subtraction of numbers up to 999, multiplication up to 12 x 25, and one- or two-step",
-        "word problems. Every answer is a non-negative integer written as a string.",
+        "About 20% are one-digit sums and differences and 20% ask for the larger or smaller of two digits",
+        "(easy enough that a tiny SFT model gets some right, so GRPO has correct answers to reinforce); the",
+        "rest are addition and subtraction of numbers up to 999, multiplication up to 12 x 25, and one- or",
+        "two-step word problems. Every answer is a non-negative integer written as a string.",
         "",
     ]
     return "\n".join(lines)

@@ -97,6 +97,8 @@ def test_short_grpo_run_logs_rewards_and_writes_a_policy(tmp_path):
     assert all(0.0 <= m["reward"] <= 1.0 and m["answer_tokens"] > 0 for m in metrics)
     with pytest.raises(UserError, match="--group-size must be at least 2"):
         run_grpo(tmp_path / "sft", tmp_path / "prompts.jsonl", tmp_path / "o2", cfg, group_size=1)
+    with pytest.raises(UserError, match="--max-val must be 0 or more"):
+        run_grpo(tmp_path / "sft", tmp_path / "prompts.jsonl", tmp_path / "o2", cfg, max_val=-1)
     (tmp_path / "noanswers.jsonl").write_text(json.dumps({"prompt": "hi"}) + "\n")
     with pytest.raises(UserError, match="no reference answers"):
         run_grpo(tmp_path / "sft", tmp_path / "noanswers.jsonl", tmp_path / "o3", cfg, val_fraction=0.0)
@@ -112,11 +114,15 @@ def test_grpo_reinforces_the_answers_the_checker_rewards(tmp_path):
                       {"role": "assistant", "content": f"{rng.choice([2, 3, 5, 7])}."}]}
         for i in range(200)
     ]  # fmt: skip
-    prompts = [{"prompt": [{"role": "user", "content": f"P{i}: Say a number."}], "answer": "7"} for i in range(200)]
+    prompts = [
+        {"prompt": [{"role": "user", "content": f"P{i}: Say a number."}], "answer": "7"} for i in range(200)
+    ]
     (tmp_path / "chat.jsonl").write_text("".join(json.dumps(r) + "\n" for r in chats))
     (tmp_path / "prompts.jsonl").write_text("".join(json.dumps(r) + "\n" for r in prompts))
     make_checkpoint(tmp_path / "base", tok, n_layers=2, d_model=64, seq_len=64)
-    sft_cfg = TrainConfig(lr=5e-3, warmup_steps=5, max_steps=60, batch_size=16, eval_every=0, log_every=10, seed=0)
+    sft_cfg = TrainConfig(
+        lr=5e-3, warmup_steps=5, max_steps=60, batch_size=16, eval_every=0, log_every=10, seed=0
+    )
     run_sft(tmp_path / "base", tmp_path / "chat.jsonl", tmp_path / "sft", sft_cfg, show_progress=False)
     cfg = TrainConfig(lr=1e-3, warmup_steps=0, max_steps=15, batch_size=4, eval_every=5, log_every=5, seed=0)
     manifest = run_grpo(tmp_path / "sft", tmp_path / "prompts.jsonl", tmp_path / "grpo", cfg, group_size=8,

@@ -245,6 +245,8 @@ def run_grpo(
             raise UserError(f"--{name} must be greater than 0 (got {value})")
     if group_size < 2:
         raise UserError("--group-size must be at least 2: advantages compare answers within a group")
+    if max_val < 0:
+        raise UserError(f"--max-val must be 0 or more (got {max_val})")
     if temperature <= 0 or clip <= 0 or kl_coef < 0:
         raise UserError("--temperature and --clip must be greater than 0, --kl-coef 0 or more")
     reward_fn = load_reward_fn(reward)
