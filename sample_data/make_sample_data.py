@@ -5487,19 +5487,13 @@ def unit_qa(rng: random.Random) -> tuple[str, str, int]:
     return q, f"There are {n * factor} {dst} in {n} {src}.", n * factor
 
 
+NUMERIC_QA = {"arith": arithmetic_qa, "small": small_sum_qa, "compare": compare_qa, "unit": unit_qa}
+
+
 def simple_qa(rng: random.Random, kind: str) -> tuple[str, str]:
     """One single-turn question and the polite, correct answer."""
-    if kind == "arith":
-        q, a, _ = arithmetic_qa(rng)
-        return q, a
-    if kind == "small":
-        q, a, _ = small_sum_qa(rng)
-        return q, a
-    if kind == "compare":
-        q, a, _ = compare_qa(rng)
-        return q, a
-    if kind == "unit":
-        q, a, _ = unit_qa(rng)
+    if kind in NUMERIC_QA:
+        q, a, _ = NUMERIC_QA[kind](rng)
         return q, a
     if kind == "capital":
         country, capital = rng.choice(CAPITALS)

@@ -28,7 +28,14 @@ from llmkit.errors import UserError
 from llmkit.inspect import describe
 from llmkit.model import Transformer, model_config
 from llmkit.tokenizer import tokenize_docs, train_tokenizer
-from llmkit.train.common import TrainConfig, build_optimizer, latest_step_checkpoint, load_model, lr_at
+from llmkit.train.common import (
+    TrainConfig,
+    build_optimizer,
+    finished_step_checkpoints,
+    latest_step_checkpoint,
+    load_model,
+    lr_at,
+)
 from llmkit.train.pretrain import TokenWindows, run_pretrain
 
 WORDS = (
@@ -233,11 +240,7 @@ def test_three_sigkills_at_random_points_then_resume_give_the_uninterrupted_weig
             cmd + (["--resume"] if i else []), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO
         )
         deadline = time.time() + 120
-        while not any(  # a finished checkpoint only: step-N.partial holds a manifest before its rename
-            int(p.name[5:]) >= step
-            for p in checkpoints.glob("step-*")
-            if p.name[5:].isdigit() and (p / "manifest.json").exists()
-        ):
+        while not any(int(p.name[5:]) >= step for p in finished_step_checkpoints(out)):
             assert proc.poll() is None and time.time() < deadline, f"the run ended before step {step}"
             time.sleep(0.005)
         proc.send_signal(signal.SIGKILL)

@@ -306,13 +306,17 @@ def step_checkpoints_dir(out: Path) -> Path:
     return out.with_name(out.name + ".checkpoints")
 
 
+def finished_step_checkpoints(out: Path) -> list[Path]:
+    """The finished `step-N/` folders of an unfinished run at `out`, oldest first. A `step-N.partial/`
+    is never one, even with its manifest written (a SIGKILL can land between manifest and rename)."""
+    folders = step_checkpoints_dir(out).glob("step-*")
+    return sorted(p for p in folders if p.name[5:].isdigit() and (p / "manifest.json").is_file())
+
+
 def latest_step_checkpoint(out: Path) -> Checkpoint | None:
-    """The newest complete step checkpoint of an unfinished run at `out`, or None."""
-    folder = step_checkpoints_dir(out)
-    complete = sorted(  # a SIGKILL between manifest and rename leaves step-N.partial/ with a manifest: skip it
-        p for p in folder.glob("step-*") if p.name[5:].isdigit() and (p / "manifest.json").is_file()
-    )
-    return open_checkpoint(complete[-1]) if complete else None
+    """The newest finished step checkpoint of an unfinished run at `out`, or None."""
+    finished = finished_step_checkpoints(out)
+    return open_checkpoint(finished[-1]) if finished else None
 
 
 @dataclass
@@ -393,8 +397,8 @@ def _save(
     if final:
         shutil.rmtree(folder, ignore_errors=True)
     else:
-        for old in folder.glob("step-*"):  # keep only the newest (and any .partial being written)
-            if old != target and not old.name.endswith(".partial"):
+        for old in finished_step_checkpoints(output.out):  # keep only the newest
+            if old != target:
                 shutil.rmtree(old, ignore_errors=True)
     return target
 
