@@ -1035,6 +1035,12 @@ Nproc = Annotated[
 Resume = Annotated[
     bool, typer.Option("--resume", help="Continue an unfinished run at OUT from its last checkpoint.")
 ]
+Threads = Annotated[
+    int | None,
+    typer.Option(
+        "--threads", help="CPU threads per process (default: cores / processes).", show_default=False
+    ),
+]
 
 
 def train_config_from(params: dict, default_lr: float, default_batch: int):
@@ -1045,7 +1051,7 @@ def train_config_from(params: dict, default_lr: float, default_batch: int):
         lr=params["lr"] or default_lr, batch_size=params["batch_size"] or default_batch, warmup_steps=params["warmup_steps"],
         max_steps=params["max_steps"], max_time=params["max_time"], eval_every=params["eval_every"],
         checkpoint_every=params["checkpoint_every"], precision=params["precision"], seed=params["seed"],
-        device=params["device"], log_every=min(10, params["max_steps"] or 10),
+        device=params["device"], threads=params["threads"], log_every=min(10, params["max_steps"] or 10),
     )  # fmt: skip
 
 
@@ -1088,6 +1094,7 @@ def sft(
     device: Device = "auto",
     data_format: DataFormat = "auto",
     nproc: Nproc = 1,
+    threads: Threads = None,
     resume: Resume = False,
     force: Force = False,
 ) -> None:
@@ -1151,6 +1158,7 @@ def train_reward(
     device: Device = "auto",
     data_format: DataFormat = "auto",
     nproc: Nproc = 1,
+    threads: Threads = None,
     resume: Resume = False,
     force: Force = False,
 ) -> None:
@@ -1216,6 +1224,7 @@ def dpo(
     device: Device = "auto",
     data_format: DataFormat = "auto",
     nproc: Nproc = 1,
+    threads: Threads = None,
     resume: Resume = False,
     force: Force = False,
 ) -> None:
@@ -1304,6 +1313,8 @@ def grpo(
     seed: Seed = 0,
     device: Device = "auto",
     data_format: DataFormat = "auto",
+    nproc: Nproc = 1,
+    threads: Threads = None,
     resume: Resume = False,
     force: Force = False,
 ) -> None:
@@ -1321,6 +1332,7 @@ def grpo(
     manifest = run_grpo(
         sft_checkpoint, prompts, out, cfg, group_size, max_new_tokens, temperature, clip, kl_coef, updates_per_batch, reward,
         val_fraction, max_val, data_format=data_format, config=resolved_config(ctx), force=force, resume=resume,
+        nproc=nproc,
     )  # fmt: skip
     print_training_summary(manifest, ("initial_val_accuracy", "final_loss", "train_prompts", "val_prompts"))
 
@@ -1393,6 +1405,8 @@ def ppo(
     seed: Seed = 0,
     device: Device = "auto",
     data_format: DataFormat = "auto",
+    nproc: Nproc = 1,
+    threads: Threads = None,
     resume: Resume = False,
     force: Force = False,
 ) -> None:
@@ -1417,7 +1431,7 @@ def ppo(
     )  # fmt: skip
     manifest = run_ppo(
         sft_checkpoint, reward_model, prompts, out, cfg, pcfg, rollouts, val_fraction, data_format=data_format,
-        config=resolved_config(ctx), force=force, resume=resume,
+        config=resolved_config(ctx), force=force, resume=resume, nproc=nproc,
     )  # fmt: skip
     print_training_summary(
         manifest, ("initial_val_reward", "final_loss", "train_prompts", "steps_per_rollout")

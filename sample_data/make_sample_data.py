@@ -5743,21 +5743,23 @@ WORD_PROBLEMS = [
 ]
 
 
-def make_prompts(rng: random.Random, n: int = 460) -> list[dict]:
+def make_prompts(rng: random.Random, n: int = 700) -> list[dict]:
+    """Prompts with integer answers. Most are digit comparisons and one-digit sums: a tiny SFT
+    model gets some of these right, so GRPO has correct answers to reinforce; the rest are harder."""
     out: list[dict] = []
     seen: set[str] = set()
     while len(out) < n:
         r = rng.random()
-        if r < 0.4:
-            q, _, ans = (small_sum_qa if r < 0.2 else compare_qa)(rng)
-        elif r < 0.52:
+        if r < 0.9:
+            q, _, ans = (compare_qa if r < 0.7 else small_sum_qa)(rng)
+        elif r < 0.925:
             a, b = rng.randint(10, 999), rng.randint(10, 999)
             q, ans = f"What is {a} + {b}?", a + b
-        elif r < 0.64:
+        elif r < 0.95:
             a = rng.randint(20, 999)
             b = rng.randint(10, a)
             q, ans = f"What is {a} - {b}?", a - b
-        elif r < 0.76:
+        elif r < 0.975:
             a, b = rng.randint(2, 12), rng.randint(2, 25)
             q = rng.choice([f"What is {a} times {b}?", f"What is {a} * {b}?", f"Multiply {a} by {b}."])
             ans = a * b

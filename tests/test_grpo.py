@@ -97,6 +97,8 @@ def test_short_grpo_run_logs_rewards_and_writes_a_policy(tmp_path):
     assert all(0.0 <= m["reward"] <= 1.0 and m["answer_tokens"] > 0 for m in metrics)
     with pytest.raises(UserError, match="--group-size must be at least 2"):
         run_grpo(tmp_path / "sft", tmp_path / "prompts.jsonl", tmp_path / "o2", cfg, group_size=1)
+    with pytest.raises(UserError, match="--nproc must be greater than 0"):
+        run_grpo(tmp_path / "sft", tmp_path / "prompts.jsonl", tmp_path / "o2", cfg, nproc=0)
     with pytest.raises(UserError, match="--max-val must be 0 or more"):
         run_grpo(tmp_path / "sft", tmp_path / "prompts.jsonl", tmp_path / "o2", cfg, max_val=-1)
     (tmp_path / "noanswers.jsonl").write_text(json.dumps({"prompt": "hi"}) + "\n")
@@ -104,10 +106,11 @@ def test_short_grpo_run_logs_rewards_and_writes_a_policy(tmp_path):
         run_grpo(tmp_path / "sft", tmp_path / "noanswers.jsonl", tmp_path / "o3", cfg, val_fraction=0.0)
 
 
-def test_grpo_reinforces_the_answers_the_checker_rewards(tmp_path):
-    """SFT teaches "Say a number." → one of 2, 3, 5, 7 at random; the checker rewards only 7. Sampled
-    groups then differ in reward, and GRPO must move the greedy answer on held-out prompts to 7."""
-    tok = make_tokenizer(tmp_path / "tok")
+@pytest.fixture(scope="module")
+def number_sft(tmp_path_factory):
+    """SFT teaches "Say a number." → one of 2, 3, 5, 7 at random; the prompts' checker rewards only 7."""
+    root = tmp_path_factory.mktemp("numbers")
+    tok = make_tokenizer(root / "tok")
     rng = random.Random(0)
     chats = [
         {"messages": [{"role": "user", "content": f"Q{i}: Say a number."},
@@ -117,17 +120,26 @@ def test_grpo_reinforces_the_answers_the_checker_rewards(tmp_path):
     prompts = [
         {"prompt": [{"role": "user", "content": f"P{i}: Say a number."}], "answer": "7"} for i in range(200)
     ]
-    (tmp_path / "chat.jsonl").write_text("".join(json.dumps(r) + "\n" for r in chats))
-    (tmp_path / "prompts.jsonl").write_text("".join(json.dumps(r) + "\n" for r in prompts))
-    make_checkpoint(tmp_path / "base", tok, n_layers=2, d_model=64, seq_len=64)
+    (root / "chat.jsonl").write_text("".join(json.dumps(r) + "\n" for r in chats))
+    (root / "prompts.jsonl").write_text("".join(json.dumps(r) + "\n" for r in prompts))
+    make_checkpoint(root / "base", tok, n_layers=2, d_model=64, seq_len=64)
     sft_cfg = TrainConfig(
         lr=5e-3, warmup_steps=5, max_steps=60, batch_size=16, eval_every=0, log_every=10, seed=0
     )
-    run_sft(tmp_path / "base", tmp_path / "chat.jsonl", tmp_path / "sft", sft_cfg, show_progress=False)
-    cfg = TrainConfig(lr=1e-3, warmup_steps=0, max_steps=15, batch_size=4, eval_every=5, log_every=5, seed=0)
-    manifest = run_grpo(tmp_path / "sft", tmp_path / "prompts.jsonl", tmp_path / "grpo", cfg, group_size=8,
-                        max_new_tokens=6, val_fraction=0.2, max_val=16, show_progress=False)  # fmt: skip
+    run_sft(root / "base", root / "chat.jsonl", root / "sft", sft_cfg, show_progress=False)
+    return root
+
+
+@pytest.mark.parametrize("nproc", [1, 2])
+def test_grpo_reinforces_the_answers_the_checker_rewards(number_sft, tmp_path, nproc):
+    """Sampled groups differ in reward, and GRPO must move the greedy answer on held-out prompts to 7;
+    with two processes (DistributedDataParallel, each sampling its own prompts) as well as one."""
+    root = number_sft
+    cfg = TrainConfig(lr=1e-3, warmup_steps=0, max_steps=15, batch_size=4 // nproc, eval_every=5, log_every=5)
+    manifest = run_grpo(root / "sft", root / "prompts.jsonl", tmp_path / "grpo", cfg, group_size=8,
+                        max_new_tokens=6, val_fraction=0.2, max_val=16, show_progress=False, nproc=nproc)  # fmt: skip
     metrics = pq.read_table(tmp_path / "grpo" / "metrics.parquet").to_pylist()
+    assert manifest["stats"]["world_size"] == nproc
     assert manifest["stats"]["initial_val_accuracy"] <= 0.25  # greedy SFT picks one number, rarely 7
     assert metrics[-1]["val_accuracy"] == 1.0
     assert metrics[-1]["reward"] > metrics[0]["reward"] > 0  # sampled answers drift towards 7

@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import json
 import random
+import signal
+import subprocess
+import sys
+import time
 
 import pyarrow.parquet as pq
 import pytest
 import torch
-from conftest import assert_one_line_error, make_checkpoint, make_tokenizer, run_cli
+from conftest import REPO, assert_one_line_error, make_checkpoint, make_tokenizer, run_cli
+from safetensors.torch import load_file
 
 from llmkit.errors import UserError
 from llmkit.sampling import SamplingConfig, generate
 from llmkit.train.chat_data import IGNORE, ChatBatches, encode_chats, encode_pairs, lm_rows
-from llmkit.train.common import Output, TrainConfig, lm_loss, load_model, train
+from llmkit.train.common import Output, TrainConfig, finished_step_checkpoints, lm_loss, load_model, train
 from llmkit.train.dpo import run_dpo
 from llmkit.train.ppo import PPOConfig, gae, run_ppo, whiten
 from llmkit.train.reward import load_reward_model, run_train_reward, score_chats
@@ -249,6 +254,53 @@ def test_ppo_raises_held_out_reward_with_bounded_kl(data, reward_model, tmp_path
     assert "value_model" in ckpt.trainer_state()["extra"]  # the value model is kept for --resume
 
 
+def test_ppo_resume_after_sigkill_mid_rollout_batch_reaches_the_same_weights(data, reward_model, tmp_path):
+    """A PPO run killed at a random step (usually inside a rollout batch) and resumed ends with the weights
+    of the uninterrupted run: the checkpoint keeps the value model, the adaptive β and the rollout in use."""
+    root, _ = data
+    args = [str(root / "sft"), str(reward_model[0]), str(root / "prompts.jsonl"), "--rollouts", "4",
+            "--rollout-size", "8", "--minibatches", "2", "--max-new-tokens", "12", "--lr", "3e-4",
+            "--target-kl", "0.5", "--eval-every", "0", "--threads", "1"]  # fmt: skip
+    cmd = [sys.executable, "-m", "llmkit", "ppo", *args]
+    subprocess.run([*cmd, "-o", str(tmp_path / "ref")], check=True, capture_output=True, cwd=REPO)
+
+    out = tmp_path / "run"
+    proc = subprocess.Popen([*cmd, "-o", str(out), "--checkpoint-every", "1"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, cwd=REPO)  # fmt: skip
+    deadline = time.time() + 120
+    while not [p for p in finished_step_checkpoints(out) if p.name >= "step-00000005"]:
+        assert proc.poll() is None and time.time() < deadline, "the run ended before it could be killed"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not out.exists()
+    subprocess.run([*cmd, "-o", str(out), "--resume"], check=True, capture_output=True, cwd=REPO)
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert 5 <= manifest["stats"]["resumed_from_step"] < 16  # 4 rollouts × 2 epochs × 2 minibatches
+    a, b = load_file(tmp_path / "ref" / "model.safetensors"), load_file(out / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    states = [load_model(p, device="cpu")[2].trainer_state() for p in (tmp_path / "ref", out)]
+    value = [state["extra"]["value_model"] for state in states]
+    assert all(torch.equal(value[0][k], value[1][k]) for k in value[0])
+    kl_coefs = [state["data"]["kl_coef"] for state in states]
+    assert kl_coefs[0] == kl_coefs[1] != 0.05  # β adapted, and the resumed run carried it on
+
+
+def test_ppo_with_two_processes(data, reward_model, tmp_path):
+    """Two DistributedDataParallel processes, each sampling its own rollout batch; one policy written."""
+    root, _ = data
+    pcfg = PPOConfig(rollout_size=8, minibatches=2, ppo_epochs=1, max_new_tokens=8, target_kl=0.5)
+    cfg = TrainConfig(lr=3e-4, warmup_steps=0, eval_every=4, log_every=2)
+    manifest = run_ppo(root / "sft", reward_model[0], root / "prompts.jsonl", tmp_path / "ppo", cfg, pcfg,
+                       rollouts=2, show_progress=False, nproc=2)  # fmt: skip
+    assert manifest["stats"]["world_size"] == 2 and manifest["counts"]["step"] == 4
+    assert manifest["stats"]["initial_val_reward"] is not None
+    metrics = pq.read_table(tmp_path / "ppo" / "metrics.parquet").to_pylist()
+    assert metrics[-1]["val_reward"] is not None and metrics[-1]["kl_coef"] != 0.05
+    load_model(tmp_path / "ppo", device="cpu")
+
+
 def test_gae_and_whitening_by_hand():
     # one answer of 3 tokens after 1 prompt position; reward 1 at the end; values 0.5; γ = λ = 1
     rewards = torch.tensor([[0.0, 0.0, 0.0, 1.0]])
@@ -274,6 +326,8 @@ def test_ppo_bad_inputs(data, reward_model, tmp_path):
             tmp_path / "p",
             ppo_config=PPOConfig(rollout_size=10, minibatches=4),
         )
+    with pytest.raises(UserError, match="--nproc must be greater than 0"):
+        run_ppo(root / "sft", reward_model[0], root / "prompts.jsonl", tmp_path / "p", nproc=0)
     with pytest.raises(UserError, match="is not a reward model"):
         run_ppo(root / "sft", root / "sft", root / "prompts.jsonl", tmp_path / "p")
     other = make_tokenizer(tmp_path / "tok2", vocab_size=300)

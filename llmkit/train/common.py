@@ -291,6 +291,10 @@ class BatchSource(Protocol):
         """Optimizer steps in one pass over the data (the run length when no limit is given)."""
         ...
 
+    # A source whose batches depend on more than the arguments (RL rollouts sampled from the policy as
+    # it was) may also define state_dict() -> dict and load_state_dict(dict): the loop saves that state
+    # in each checkpoint's trainer_state/ and restores it on --resume, so a resumed run continues exactly.
+
 
 def lm_loss(model: torch.nn.Module, batch: tuple) -> torch.Tensor:
     """Mean next-token cross-entropy of a (inputs, targets) batch; targets -100 are not counted."""
@@ -366,6 +370,7 @@ def check_output(output: Output) -> Checkpoint | None:
 def _save(
     output: Output,
     model: Transformer,
+    data: BatchSource,
     optimizer,
     progress: dict,
     metrics: list[dict],
@@ -386,8 +391,7 @@ def _save(
         stage=output.stage,
         config=output.run_config,
         inputs=output.inputs,
-        # a model may carry state besides its saved weights (PPO's value model): `extra_state()`
-        trainer_state={"optimizer": optimizer.state_dict(), **progress, **_extra_state(model)},
+        trainer_state={"optimizer": optimizer.state_dict(), **progress, **_extra_state(model, data)},
         metrics=metrics,
         counts={"step": progress["step"], "tokens": progress["tokens"]},
         stats=stats,
@@ -453,6 +457,8 @@ def train(
         step, tokens, elapsed_before = state["step"], state["tokens"], state["elapsed_s"]
         if "extra" in state:
             model.load_extra_state(state["extra"])
+        if "data" in state:
+            data.load_state_dict(state["data"])
         metrics = [row for row in resume_from.metrics() if row["step"] <= step]
     model.to(device)
     optimizer = build_optimizer(model, cfg)
@@ -493,7 +499,7 @@ def train(
 
     def save(final: bool, stats: dict | None = None) -> Path:
         progress = {"step": step, "tokens": tokens, "elapsed_s": elapsed()}
-        return _save(output, raw_model, optimizer, progress, metrics, final, stats)
+        return _save(output, raw_model, data, optimizer, progress, metrics, final, stats)
 
     def log(lr: float, grad_norm, run_eval: bool) -> None:
         """Append a metrics row (loss averaged over the steps since the last row and over ranks)."""
@@ -625,8 +631,15 @@ def train(
     return read_manifest(output.out)
 
 
-def _extra_state(model) -> dict:
-    return {"extra": model.extra_state()} if hasattr(model, "extra_state") else {}
+def _extra_state(model, data) -> dict:
+    """What a checkpoint keeps besides weights and optimizer: the model's extra state (PPO's value
+    model) and the batch source's state (RL rollouts), where they have one."""
+    state = {}
+    if hasattr(model, "extra_state"):
+        state["extra"] = model.extra_state()
+    if hasattr(data, "state_dict"):
+        state["data"] = data.state_dict()
+    return state
 
 
 def _median(values: list[float]) -> float | None:

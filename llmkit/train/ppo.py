@@ -21,13 +21,16 @@ value model rides in trainer_state/ for `--resume`.
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch import nn
 
+from llmkit.artifacts import read_manifest
 from llmkit.data.importers import read_records
 from llmkit.errors import UserError
 from llmkit.sampling import SamplingConfig, generate
@@ -37,6 +40,7 @@ from llmkit.train.common import (
     TrainConfig,
     autocast,
     check_output,
+    launch,
     load_model,
     resolve_device,
     resolve_precision,
@@ -161,14 +165,15 @@ class PPORollouts:
         )
         self.steps_per_rollout = cfg.ppo_epochs * cfg.minibatches
         self.kl_coef = cfg.kl_coef
-        self._rollout: tuple[int, list[torch.Tensor]] | None = None
+        self._rollout: tuple[int, list[torch.Tensor]] | None = None  # (cycle, tensors) in use
+        self._rank = 0
         self.recent: list[dict] = []  # rollout statistics, read and cleared by the evaluator
         self.update_stats: list[dict] = []  # per-minibatch statistics, filled by the loss function
 
     def micro_batch(self, step, micro, n_micro, rank, world_size):
         cycle, within = divmod(step, self.steps_per_rollout)
         if self._rollout is None or self._rollout[0] != cycle:
-            self._rollout = (cycle, self._make_rollout(cycle))
+            self._rollout = (cycle, self._make_rollout(cycle, rank))
         epoch, minibatch = divmod(within, self.cfg.minibatches)
         order = np.random.default_rng([self.seed, cycle, epoch]).permutation(self.cfg.rollout_size)
         size = self.cfg.rollout_size // self.cfg.minibatches
@@ -178,11 +183,26 @@ class PPORollouts:
     def epoch_steps(self, rows_per_step: int) -> int:
         return max(1, len(self.prompts) // self.cfg.rollout_size) * self.steps_per_rollout
 
+    def state_dict(self) -> dict:
+        """β (it adapts) and the rollout batch in use, so that --resume mid-batch continues exactly."""
+        state = {"kl_coef": self.kl_coef, "rank": self._rank}
+        if self._rollout is not None:
+            state["cycle"], state["rollout"] = self._rollout
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        self.kl_coef = state["kl_coef"]
+        rank = int(os.environ.get("RANK", "0"))
+        if "rollout" in state and state["rank"] == rank:  # rank 0 saves; other ranks sample theirs again
+            self._rollout = (state["cycle"], list(state["rollout"]))
+
     @torch.no_grad()
-    def _make_rollout(self, cycle: int) -> list[torch.Tensor]:
+    def _make_rollout(self, cycle: int, rank: int) -> list[torch.Tensor]:
+        """Each rank samples its own prompts and answers; β adapts to the KL averaged over the ranks."""
         cfg, tok = self.cfg, self.tokenizer
         policy, device = self.model.policy, next(self.model.parameters()).device
-        rng = np.random.default_rng([self.seed, cycle])
+        self._rank = rank
+        rng = np.random.default_rng([self.seed, cycle, rank])
         picked = [
             self.prompts[i]
             for i in rng.choice(
@@ -194,7 +214,9 @@ class PPORollouts:
         was_training = self.model.training
         self.model.eval()
         sampling = SamplingConfig(
-            max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, seed=self.seed * 7919 + cycle
+            max_new_tokens=cfg.max_new_tokens,
+            temperature=cfg.temperature,
+            seed=(self.seed * 7919 + cycle) * 1009 + rank,
         )
         with autocast(device, self.precision):
             answers = generate(policy, prompt_ids, sampling, stop_ids=[tok.im_end_id, tok.eot_id])
@@ -218,7 +240,12 @@ class PPORollouts:
         rewards[torch.arange(len(answers)), last] += scores
         advantages, returns = gae(rewards, values, mask, cfg.gamma, cfg.lam)
         advantages = whiten(advantages, mask)
-        kl_per_answer = kl.sum(1).mean().item()
+        kl_per_answer = kl.sum(1).mean()
+        if dist.is_initialized():  # every rank must adapt β alike
+            kl_per_answer = kl_per_answer.to(device)
+            dist.all_reduce(kl_per_answer)
+            kl_per_answer /= dist.get_world_size()
+        kl_per_answer = kl_per_answer.item()
         self.recent.append({
             "reward": scores.mean().item(), "kl": kl_per_answer, "kl_coef": self.kl_coef,
             "response_length": mask.sum(1).mean().item(), "eos_rate": ended.float().mean().item(),
@@ -315,17 +342,20 @@ def run_ppo(
     force: bool = False,
     resume: bool = False,
     show_progress: bool = True,
-) -> dict:
+    nproc: int = 1,
+) -> dict | None:
     """PPO-train the checkpoint `sft` against `reward_model` on prompts (a prompts artifact or JSONL).
 
     Runs `rollouts` rollout batches unless the train config sets a limit. Writes the policy checkpoint
-    to `out_dir`; returns its manifest, whose stats hold the held-out reward before training
-    (`initial_val_reward`) and the last logged statistics.
+    to `out_dir`; returns its manifest (None on ranks other than 0), whose stats hold the held-out
+    reward before training (`initial_val_reward`) and the last logged statistics. With `nproc` > 1
+    (or under torchrun) each process samples and trains on its own `rollout_size` prompts per batch.
     """
     pcfg = (ppo_config or PPOConfig()).validate()
     cfg = (train_config or TrainConfig(lr=1e-5, warmup_steps=0, eval_every=8, log_every=8)).validate()
-    if rollouts <= 0:
-        raise UserError(f"--rollouts must be greater than 0 (got {rollouts})")
+    for name, value in (("rollouts", rollouts), ("nproc", nproc)):
+        if value <= 0:
+            raise UserError(f"--{name} must be greater than 0 (got {value})")
     policy, tokenizer, ckpt = load_model(sft, device="cpu")
     rm, rm_tokenizer, rm_ckpt = load_reward_model(reward_model, device="cpu")
     if rm_tokenizer.fingerprint != tokenizer.fingerprint:
@@ -367,8 +397,13 @@ def run_ppo(
         resume=resume,
     )
     resume_from = check_output(output)
+    if nproc > 1 and "WORLD_SIZE" not in os.environ:
+        args = (train_config, ppo_config, rollouts, val_fraction, max_val, data_format, config, force, resume)
+        launch(nproc, run_ppo, sft, reward_model, prompts, out_dir, *args, show_progress)
+        return read_manifest(out_dir)
     evaluate = PPOEvaluator(source, val_prompts[:max_val])
-    initial_reward = evaluate.val_reward(policy)[0] if val_prompts else None
+    is_main = os.environ.get("RANK", "0") == "0"  # only rank 0 evaluates
+    initial_reward = evaluate.val_reward(policy)[0] if val_prompts and is_main else None
     return train(
         model,
         source,
