@@ -86,7 +86,7 @@ ARGS_sft       = --epochs $(SFT_EPOCHS) --lr 3e-3 --device $(DEVICE)
 ARGS_rm        = --epochs 2 --lr 3e-4 --device $(DEVICE)
 ARGS_ppo       = --rollouts 10 --rollout-size 16 --minibatches 2 --lr 1e-4 --device $(DEVICE)
 ARGS_dpo       = --device $(DEVICE)
-ARGS_grpo      = --max-steps 60 --group-size 8 --batch-size 8 --lr 5e-5 --eval-every 20 --val-fraction 0.2 --max-val 100 --device $(DEVICE)
+ARGS_grpo      = --max-steps 200 --group-size 4 --batch-size 16 --lr 3e-4 --kl-coef 0.1 --eval-every 50 --val-fraction 0.2 --max-val 200 --device $(DEVICE)
 FLAGS          = $(RUN)/.flags
 
 # Rewritten only when the stage's options differ from the last run's: its timestamp is the change.
