@@ -680,6 +680,19 @@ TopP = Annotated[
 ]
 Seed = Annotated[int, typer.Option("--seed", help="Random seed.")]
 Device = Annotated[str, typer.Option("--device", help="auto (GPU if available), cpu, cuda or cuda:N.")]
+# The training options pretrain and every post-training command share.
+Nproc = Annotated[
+    int, typer.Option("--nproc", help="Train with this many DistributedDataParallel processes here.")
+]
+Resume = Annotated[
+    bool, typer.Option("--resume", help="Continue an unfinished run at OUT from its last checkpoint.")
+]
+Threads = Annotated[
+    int | None,
+    typer.Option(
+        "--threads", help="CPU threads per process (default: cores / processes).", show_default=False
+    ),
+]
 
 
 def _size_option(flag: str, help: str):
@@ -785,18 +798,9 @@ def pretrain(
         ),
     ] = None,
     device: Device = "auto",
-    threads: Annotated[
-        int | None,
-        typer.Option(
-            "--threads", help="CPU threads per process (default: cores / processes).", show_default=False
-        ),
-    ] = None,
-    nproc: Annotated[
-        int, typer.Option("--nproc", help="Train with this many DistributedDataParallel processes here.")
-    ] = 1,
-    resume: Annotated[
-        bool, typer.Option("--resume", help="Continue an unfinished run at OUT from its last checkpoint.")
-    ] = False,
+    threads: Threads = None,
+    nproc: Nproc = 1,
+    resume: Resume = False,
     force: Force = False,
 ) -> None:
     """Pretrain a Llama-style transformer on a tokens artifact → a checkpoint.
@@ -1028,18 +1032,6 @@ Precision = Annotated[
 ]
 DataFormat = Annotated[
     str, typer.Option("--format", "-f", help="Format of a JSONL input (auto-detected; see `llmkit import`).")
-]
-Nproc = Annotated[
-    int, typer.Option("--nproc", help="Train with this many DistributedDataParallel processes here.")
-]
-Resume = Annotated[
-    bool, typer.Option("--resume", help="Continue an unfinished run at OUT from its last checkpoint.")
-]
-Threads = Annotated[
-    int | None,
-    typer.Option(
-        "--threads", help="CPU threads per process (default: cores / processes).", show_default=False
-    ),
 ]
 
 
