@@ -258,7 +258,10 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tokens, tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "llmkit", "pretrain", str(tokens), "-o", str(out), *SMALL, *FAST,
            "--max-steps", "100000", "--batch-size", "4", "--checkpoint-every", "5"]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    # a test runner started in the background (`make test &`) ignores SIGINT, and its children inherit
+    # that; give the run the default handler, as a terminal's Ctrl-C finds it
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     deadline = time.time() + 120
     while not list((tmp_path / "run.checkpoints").glob("step-*/manifest.json")):
         assert proc.poll() is None and time.time() < deadline
