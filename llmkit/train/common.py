@@ -196,6 +196,11 @@ class Distributed:
         return self.rank == 0
 
 
+def is_main_process() -> bool:
+    """True on rank 0, or when not distributed: the process that evaluates and writes checkpoints."""
+    return os.environ.get("RANK", "0") == "0"
+
+
 def init_distributed(device: torch.device) -> Distributed:
     """Join the process group torchrun (or `launch`) set up in the environment; a no-op for 1 process."""
     world = int(os.environ.get("WORLD_SIZE", "1"))

@@ -34,6 +34,7 @@ from llmkit.train.common import (
     TrainConfig,
     autocast,
     check_output,
+    is_main_process,
     launch,
     load_model,
     resolve_device,
@@ -170,9 +171,9 @@ class GroupRollouts:
         return {"keys": [list(k) for k in keys], "batches": [list(self._cache[k]) for k in keys]}
 
     def load_state_dict(self, state: dict) -> None:
-        rank = int(os.environ.get("RANK", "0"))  # rank 0 saves; other ranks sample theirs again
-        saved = zip(state["keys"], state["batches"], strict=True)
-        self._cache = {tuple(k): tuple(b) for k, b in saved if k[2] == rank}
+        if is_main_process():  # rank 0 saved its rollouts; other ranks sample theirs again
+            saved = zip(state["keys"], state["batches"], strict=True)
+            self._cache = {tuple(k): tuple(b) for k, b in saved}
 
 
 def grpo_loss(clip: float, kl_coef: float):
@@ -323,8 +324,7 @@ def run_grpo(
                resume, show_progress)  # fmt: skip
         return read_manifest(out_dir)
     evaluate = GRPOEvaluator(rollouts, val_rows, max_new_tokens, 32)
-    is_main = os.environ.get("RANK", "0") == "0"  # only rank 0 evaluates
-    initial = evaluate(policy, precision) if val_rows and is_main else {}
+    initial = evaluate(policy, precision) if val_rows and is_main_process() else {}
     return train(
         policy,
         rollouts,

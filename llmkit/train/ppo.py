@@ -40,6 +40,7 @@ from llmkit.train.common import (
     TrainConfig,
     autocast,
     check_output,
+    is_main_process,
     launch,
     load_model,
     resolve_device,
@@ -166,7 +167,6 @@ class PPORollouts:
         self.steps_per_rollout = cfg.ppo_epochs * cfg.minibatches
         self.kl_coef = cfg.kl_coef
         self._rollout: tuple[int, list[torch.Tensor]] | None = None  # (cycle, tensors) in use
-        self._rank = 0
         self.recent: list[dict] = []  # rollout statistics, read and cleared by the evaluator
         self.update_stats: list[dict] = []  # per-minibatch statistics, filled by the loss function
 
@@ -185,15 +185,14 @@ class PPORollouts:
 
     def state_dict(self) -> dict:
         """β (it adapts) and the rollout batch in use, so that --resume mid-batch continues exactly."""
-        state = {"kl_coef": self.kl_coef, "rank": self._rank}
+        state = {"kl_coef": self.kl_coef}
         if self._rollout is not None:
             state["cycle"], state["rollout"] = self._rollout
         return state
 
     def load_state_dict(self, state: dict) -> None:
         self.kl_coef = state["kl_coef"]
-        rank = int(os.environ.get("RANK", "0"))
-        if "rollout" in state and state["rank"] == rank:  # rank 0 saves; other ranks sample theirs again
+        if "rollout" in state and is_main_process():  # rank 0 saved; other ranks sample theirs again
             self._rollout = (state["cycle"], list(state["rollout"]))
 
     @torch.no_grad()
@@ -201,7 +200,6 @@ class PPORollouts:
         """Each rank samples its own prompts and answers; β adapts to the KL averaged over the ranks."""
         cfg, tok = self.cfg, self.tokenizer
         policy, device = self.model.policy, next(self.model.parameters()).device
-        self._rank = rank
         rng = np.random.default_rng([self.seed, cycle, rank])
         picked = [
             self.prompts[i]
@@ -402,8 +400,7 @@ def run_ppo(
         launch(nproc, run_ppo, sft, reward_model, prompts, out_dir, *args, show_progress)
         return read_manifest(out_dir)
     evaluate = PPOEvaluator(source, val_prompts[:max_val])
-    is_main = os.environ.get("RANK", "0") == "0"  # only rank 0 evaluates
-    initial_reward = evaluate.val_reward(policy)[0] if val_prompts and is_main else None
+    initial_reward = evaluate.val_reward(policy)[0] if val_prompts and is_main_process() else None
     return train(
         model,
         source,
