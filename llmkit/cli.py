@@ -742,8 +742,15 @@ def pretrain(
         float, typer.Option("--decay-fraction", help="wsd: the final fraction of the run that decays.")
     ] = 0.2,
     weight_decay: Annotated[
-        float, typer.Option("--weight-decay", help="AdamW weight decay (matmul weights only).")
+        float, typer.Option("--weight-decay", help="Decoupled weight decay (matmul weights only).")
     ] = 0.1,
+    optimizer: Annotated[
+        str,
+        typer.Option(
+            "--optimizer",
+            help="adamw, or muon: Muon for the hidden layers' matrices, AdamW for embeddings and gains.",
+        ),
+    ] = "adamw",
     grad_clip: Annotated[
         float, typer.Option("--grad-clip", help="Clip the gradient norm to this; 0 = off.")
     ] = 1.0,
@@ -820,10 +827,10 @@ def pretrain(
 
     train_config = TrainConfig(
         lr=lr, min_lr_ratio=min_lr_ratio, warmup_steps=warmup_steps, schedule=schedule, decay_fraction=decay_fraction,
-        weight_decay=weight_decay, grad_clip=grad_clip, batch_size=batch_size, tokens_per_step=tokens_per_step,
-        max_steps=max_steps, max_tokens=max_tokens, max_time=max_time, precision=precision, compile=compile,
-        seed=seed, log_every=log_every, eval_every=eval_every, checkpoint_every=checkpoint_every,
-        peak_flops=peak_flops, device=device, threads=threads,
+        weight_decay=weight_decay, optimizer=optimizer, grad_clip=grad_clip, batch_size=batch_size,
+        tokens_per_step=tokens_per_step, max_steps=max_steps, max_tokens=max_tokens, max_time=max_time,
+        precision=precision, compile=compile, seed=seed, log_every=log_every, eval_every=eval_every,
+        checkpoint_every=checkpoint_every, peak_flops=peak_flops, device=device, threads=threads,
     )  # fmt: skip
     overrides = dict(
         n_layers=n_layers, d_model=d_model, n_heads=n_heads, n_kv_heads=n_kv_heads, ffn_hidden=ffn_hidden,

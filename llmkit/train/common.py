@@ -7,7 +7,7 @@ and losses. The loop, step by step:
     for each optimizer step:     lr from the schedule; re-seed the RNG from (seed, step, rank)
       for each micro-batch:      forward under autocast, loss / accumulation steps, backward
                                  (DDP averages gradients across ranks on the last micro-batch)
-      clip gradients, AdamW step; log loss, lr, tokens/s, MFU; evaluate; checkpoint
+      clip gradients, optimizer step; log loss, lr, tokens/s, MFU; evaluate; checkpoint
 
 Resume. Every `checkpoint_every` steps, rank 0 writes a complete checkpoint artifact (written
 atomically, like every artifact) to `OUT.checkpoints/step-NNNNNNNN/` and then deletes the older ones.
@@ -40,8 +40,10 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from llmkit.artifacts import Checkpoint, input_record, open_checkpoint, read_manifest, save_checkpoint
 from llmkit.errors import UserError
 from llmkit.model import ModelConfig, Transformer, flops_per_token
+from llmkit.train.muon import Muon
 
 SCHEDULES = ("cosine", "linear", "wsd")
+OPTIMIZERS = ("adamw", "muon")
 PRECISIONS = ("auto", "bf16", "fp32")
 
 console = Console(stderr=True)
@@ -55,6 +57,7 @@ class TrainConfig:
     schedule: str = "cosine"  # cosine | linear | wsd (warmup-stable-decay)
     decay_fraction: float = 0.2  # wsd: the last fraction of the run that decays
     weight_decay: float = 0.1  # on matmul weights only, never on norms or embeddings
+    optimizer: str = "adamw"  # adamw | muon (Muon for the hidden matrices, AdamW for the rest)
     beta1: float = 0.9
     beta2: float = 0.95
     grad_clip: float = 1.0  # max global gradient norm; 0 = off
@@ -106,6 +109,8 @@ class TrainConfig:
             raise UserError(f"--decay-fraction must be in (0, 1] (got {self.decay_fraction})")
         if self.schedule not in SCHEDULES:
             raise UserError(f"--schedule must be one of {', '.join(SCHEDULES)} (got {self.schedule!r})")
+        if self.optimizer not in OPTIMIZERS:
+            raise UserError(f"--optimizer must be one of {', '.join(OPTIMIZERS)} (got {self.optimizer!r})")
         if self.precision not in PRECISIONS:
             raise UserError(f"--precision must be one of {', '.join(PRECISIONS)} (got {self.precision!r})")
         return self
@@ -249,20 +254,59 @@ def _worker(rank: int, nproc: int, port: int, fn: Callable, args: tuple) -> None
 # --------------------------------------------------------------------------------------- optimizer, schedule
 
 
-def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
+class Optimizers:
+    """Several optimizers stepped as one, each over its own parameters (Muon + AdamW)."""
+
+    def __init__(self, *optimizers: torch.optim.Optimizer):
+        self.optimizers = optimizers
+
+    @property
+    def param_groups(self) -> list[dict]:
+        return [group for opt in self.optimizers for group in opt.param_groups]
+
+    def step(self) -> None:
+        for opt in self.optimizers:
+            opt.step()
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for opt in self.optimizers:
+            opt.zero_grad(set_to_none=set_to_none)
+
+    def state_dict(self) -> dict:
+        return {"optimizers": [opt.state_dict() for opt in self.optimizers]}
+
+    def load_state_dict(self, state: dict) -> None:
+        for opt, opt_state in zip(self.optimizers, state["optimizers"], strict=True):
+            opt.load_state_dict(opt_state)
+
+
+def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer | Optimizers:
     """AdamW with weight decay on matmul weights only: norms' gains and the embedding are not decayed
-    (decaying a gain or an embedding row pulls it toward zero for no benefit). Fused where supported."""
-    decay, no_decay = [], []
+    (decaying a gain or an embedding row pulls it toward zero for no benefit). Fused where supported.
+
+    `muon`: the hidden layers' matrices (attention and MLP projections) step with Muon instead
+    (llmkit/train/muon.py), with the same --lr and --weight-decay; embeddings, the LM head and gains
+    stay on AdamW.
+    """
+    hidden, decay, no_decay = [], [], []
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        (no_decay if p.dim() < 2 or "embed_tokens" in name else decay).append(p)
+        if p.dim() < 2 or "embed_tokens" in name:
+            no_decay.append(p)
+        elif cfg.optimizer == "muon" and "layers." in name:
+            hidden.append(p)
+        else:
+            decay.append(p)
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     betas = (cfg.beta1, cfg.beta2)
     try:
-        return torch.optim.AdamW(groups, lr=cfg.lr, betas=betas, fused=True)
+        adamw = torch.optim.AdamW(groups, lr=cfg.lr, betas=betas, fused=True)
     except (RuntimeError, TypeError):  # no fused kernel for this device
-        return torch.optim.AdamW(groups, lr=cfg.lr, betas=betas)
+        adamw = torch.optim.AdamW(groups, lr=cfg.lr, betas=betas)
+    if not hidden:
+        return adamw
+    return Optimizers(Muon(hidden, lr=cfg.lr, weight_decay=cfg.weight_decay, compile=cfg.compile), adamw)
 
 
 def lr_at(cfg: TrainConfig, step: int, progress: float) -> float:
@@ -468,6 +512,11 @@ def train(
     model.to(device)
     optimizer = build_optimizer(model, cfg)
     if "optimizer" in state:
+        saved = "muon" if "optimizers" in state["optimizer"] else "adamw"  # Optimizers' state layout
+        if saved != cfg.optimizer:
+            raise UserError(
+                f"cannot resume from {resume_from.path} with --optimizer {cfg.optimizer}: it was trained with {saved}"
+            )
         optimizer.load_state_dict(state["optimizer"])
     raw_model = model
     if cfg.compile:
