@@ -62,11 +62,12 @@ distclean: clean
 # stage that died (no manifest) simply runs again. --force lets a re-run replace an older output.
 # Each stage also depends on a flags file holding its options, rewritten only when they change, so
 # changing one knob re-runs that stage and what depends on it, and nothing else.
-# Knobs: RUN, WARC (files or URLs) or CC_CRAWL + CC_FILES, WORKERS, VOCAB, PRESET, STEPS, DEVICE, SFT_EPOCHS.
+# Knobs: RUN, WARC (files or URLs) or CC_CRAWL + CC_FILES (+ CC_BASE_URL for a mirror), WORKERS, VOCAB, PRESET, STEPS, DEVICE, SFT_EPOCHS.
 
 WARC       ?= $(sort $(wildcard sample_data/crawl/*.warc.gz))
 CC_CRAWL   ?=
 CC_FILES   ?= 1
+CC_BASE_URL ?=
 VOCAB      ?= 4096
 PRESET     ?= tiny
 STEPS      ?= 200
@@ -74,7 +75,7 @@ DEVICE     ?= auto
 SFT_EPOCHS ?= 10
 LOCAL_WARC := $(if $(CC_CRAWL),,$(filter-out http://% https://%,$(WARC)))
 
-ARGS_crawl     = $(if $(CC_CRAWL),--cc-crawl $(CC_CRAWL) --cc-files $(CC_FILES),$(WARC)) --workers $(WORKERS)
+ARGS_crawl     = $(if $(CC_CRAWL),--cc-crawl $(CC_CRAWL) --cc-files $(CC_FILES)$(if $(CC_BASE_URL), --cc-base-url $(CC_BASE_URL)),$(WARC)) --workers $(WORKERS)
 ARGS_extract   = --workers $(WORKERS)
 ARGS_filter    = --workers $(WORKERS)
 ARGS_dedup     = --workers $(WORKERS)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import functools
 import gzip
 import http.server
+import shutil
+import subprocess
+import sys
 import threading
 import tracemalloc
 import uuid
@@ -13,7 +16,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import assert_one_line_error, run_cli
+from conftest import REPO, assert_one_line_error, run_cli
 
 from llmkit.data.crawl import crawl_shard, decode_html, run_crawl
 from llmkit.errors import UserError
@@ -287,6 +290,38 @@ def test_crawl_common_crawl_listing_from_a_configurable_base_url(tmp_path, http_
 
     r = run_cli("crawl", "--cc-crawl", "CC-MAIN-1999-01", "--cc-base-url", base, "-o", tmp_path / "none")
     assert_one_line_error(r, "cannot fetch", "CC-MAIN-1999-01/warc.paths.gz", "HTTP 404")
+
+
+def test_make_runs_the_crawl_stage_on_warc_urls_and_on_a_common_crawl_listing(tmp_path, http_root):
+    """The demo's real-data knobs, `make WARC=URL...` and `make CC_CRAWL=... CC_BASE_URL=...`, against a
+    loopback server holding sample_data's WARC files in Common Crawl's layout: both crawl the same pages
+    as the local files do."""
+    root, base = http_root
+    local = sorted((REPO / "sample_data" / "crawl").glob("*.warc.gz"))
+    warc_dir = root / "crawl-data/CC-MAIN-2024-10/segments/1/warc"
+    warc_dir.mkdir(parents=True)
+    for path in local:
+        shutil.copyfile(path, warc_dir / path.name)
+    listing = "".join(f"crawl-data/CC-MAIN-2024-10/segments/1/warc/{p.name}\n" for p in local)
+    (root / "crawl-data/CC-MAIN-2024-10/warc.paths.gz").write_bytes(gzip.compress(listing.encode()))
+    llmkit = f"{sys.executable} -m llmkit"
+    urls = " ".join(f"{base}/crawl-data/CC-MAIN-2024-10/segments/1/warc/{p.name}" for p in local)
+    runs = {
+        "local": [],
+        "urls": [f"WARC={urls}"],
+        "cc": ["CC_CRAWL=CC-MAIN-2024-10", f"CC_FILES={len(local)}", f"CC_BASE_URL={base}"],
+    }
+    pages = {}
+    for name, knobs in runs.items():
+        run = tmp_path / name
+        r = subprocess.run(["make", "-s", "-C", str(REPO), "-o", ".venv/.installed", f"LLMKIT={llmkit}",
+                            f"RUN={run}", "WORKERS=1", *knobs, f"{run}/pages/manifest.json"],
+                           capture_output=True, text=True)  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        pages[name] = sorted(row["html"] for part in sorted((run / "pages").glob("part-*.parquet"))
+                             for row in read_rows(part))  # fmt: skip
+    assert len(pages["local"]) > 50
+    assert pages["urls"] == pages["local"] and pages["cc"] == pages["local"]
 
 
 def test_crawl_is_deterministic_across_workers_and_reruns(tmp_path):
