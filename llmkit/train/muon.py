@@ -68,10 +68,11 @@ class Muon(torch.optim.Optimizer):
             bufs.append(state["momentum_buffer"])
         torch._foreach_lerp_(bufs, grads, 1 - group["momentum"])
         # Nesterov: the update looks ahead along the momentum
-        wide = [g.lerp(b, group["momentum"]) for g, b in zip(grads, bufs, strict=True)]
-        wide = [u.mT if u.size(0) > u.size(1) else u for u in wide]
+        nesterov = [g.lerp(b, group["momentum"]) for g, b in zip(grads, bufs, strict=True)]
+        tall = [p.size(0) > p.size(1) for p in params]  # stacked as their transposes
+        wide = [u.mT if t else u for u, t in zip(nesterov, tall, strict=True)]
         ortho = self.orthogonalize(torch.stack(wide), group["ns_steps"]).unbind(0)
-        updates = [o.mT if p.size(0) > p.size(1) else o for o, p in zip(ortho, params, strict=True)]
+        updates = [o.mT if t else o for o, t in zip(ortho, tall, strict=True)]
         torch._foreach_mul_(params, 1 - group["lr"] * group["weight_decay"])
         scale = 0.2 * max(shape) ** 0.5  # AdamW's update RMS (Moonlight)
         torch._foreach_add_(
