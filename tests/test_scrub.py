@@ -45,6 +45,31 @@ def test_things_that_are_not_pii_are_left_alone(text):
     assert scrub_text(text) == (text, {})
 
 
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("the server is 8.8.8.8.", "the server is <IP>."),  # a full stop ends the sentence, not the address
+        ("hosts 1.2.3.4, and more", "hosts <IP>, and more"),
+        ("the site (93.184.216.34) answered", "the site (<IP>) answered"),
+        ("it moved to 93.184.216.34.", "it moved to <IP>."),  # was read as a 10-digit phone number
+    ],
+)
+def test_public_ipv4_before_punctuation_is_replaced(text, expected):
+    assert scrub_text(text) == (expected, {"ip": 1})
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "upgrade to 1.2.3.4.5 today",  # a version with five parts is not an address
+        "the router is 192.168.10.20.",  # private, and a dotted quad is never a phone number
+        "the router is 192.168.10.20",
+    ],
+)
+def test_versions_and_private_dotted_quads_stay(text):
+    assert scrub_text(text) == (text, {})
+
+
 def test_luhn():
     assert luhn_ok("4111111111111111") and luhn_ok("79927398713")
     assert not luhn_ok("4111111111111112") and not luhn_ok("79927398710")

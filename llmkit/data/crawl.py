@@ -1,7 +1,8 @@
 """`llmkit crawl`: WARC files, URLs or a Common Crawl crawl → a `pages` artifact of decoded HTML.
 
 One shard task per WARC source (a local file or an http(s) URL, streamed with warcio: a multi-GB
-WARC is never held in memory). Only `response` records whose payload is HTML are kept; payloads are
+WARC is never held in memory), writing a new pages part every `pages_per_part` pages so that the
+later stages can spread one big WARC over several workers. Only `response` records whose payload is HTML are kept; payloads are
 read up to `max_record_bytes` (larger ones are counted and skipped, so a 50 MB page or a
 decompression bomb cannot blow up a worker) and decoded with the declared charset, then detection,
 then replacement characters. Removed responses go to `rejected/` with a reason; a source that is
@@ -15,6 +16,7 @@ import glob
 import gzip
 import hashlib
 import http.client
+import os
 import re
 import time
 import urllib.error
@@ -33,6 +35,7 @@ from llmkit.errors import UserError
 
 DEFAULT_CC_BASE_URL = "https://data.commoncrawl.org"
 DEFAULT_MAX_RECORD_BYTES = 10 * 1024 * 1024
+DEFAULT_PAGES_PER_PART = 2000
 HTTP_TIMEOUT_S = 60
 CC_CRAWL_ID = re.compile(r"^CC-MAIN-\d{4}-\d{2}$")
 # scheme://... : an input that names a URL scheme; only http(s) is read (no file://, ftp://, data:...)
@@ -283,21 +286,133 @@ def _http_status(record) -> int | None:
     return int(code) if code.isdigit() and len(code) == 3 else None
 
 
-def crawl_shard(task: dict) -> dict:
-    """Read one WARC source; write its pages part and rejected part. Returns counters for the stage."""
+class _PageParts:
+    """The pages parts of one source, `<prefix>-00000.parquet`, `<prefix>-00001.parquet`, ...: a new
+    part every `per_part` pages, so that the later stages get several shards out of one big WARC."""
+
+    def __init__(self, prefix: str, per_part: int):
+        self.prefix, self.per_part = prefix, per_part
+        self.paths: list[str] = []
+        self._part = self._next_part()
+
+    def _next_part(self) -> ParquetPartWriter:
+        self.paths.append(f"{self.prefix}-{len(self.paths):05d}.parquet")
+        self._rows = 0
+        # small row groups: a group of pages is buffered in memory before it is written
+        return ParquetPartWriter(self.paths[-1], schema=PAGES_SCHEMA, rows_per_group=128)
+
+    def write(self, row: dict) -> None:
+        if self._rows == self.per_part:
+            self._part.close()
+            self._part = self._next_part()
+        self._part.write([row])
+        self._rows += 1
+
+    def __enter__(self) -> _PageParts:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._part.__exit__(*exc)
+
+
+class _SourceDamage(Exception):
+    """warcio failed while parsing the source: whatever it raised is the `__cause__`."""
+
+
+def _archive_records(stream):
+    """warcio's records from `stream`, and the iterator (whose `cut` says, at the end, if the source
+    ended inside a record that was never yielded).
+
+    A damaged source makes warcio raise many kinds of exceptions (EOFError, ArchiveLoadFailed, and
+    AttributeError or ValueError from a half-read header block); each becomes a _SourceDamage.
+    """
     from warcio.archiveiterator import ArchiveIterator
+
+    class Records(ArchiveIterator):
+        cut: str | None = None  # set when the source ends inside a record warcio did not yield
+
+        def _next_record(self, next_line):
+            try:
+                return super()._next_record(next_line)
+            except EOFError:
+                # warcio takes this for the end of the file; after a record's first line it means
+                # that record's header block was cut off
+                if next_line:
+                    self.cut = "a record's header block is cut off"
+                raise
+
+        def close(self):
+            # a gzip member that never reached its end: the source was cut inside its last record
+            # (its trailing blank lines or gzip trailer included, which no record stream sees)
+            reader = self.reader
+            decompressor = reader.decompressor if reader else None
+            if decompressor and not decompressor.eof and reader.num_read:
+                self.cut = self.cut or "the last gzip member is cut off"
+            super().close()
+
+    archive = Records(stream)
+
+    def records():
+        it = iter(archive)
+        while True:
+            try:
+                record = next(it)
+            except StopIteration:
+                return
+            except Exception as e:  # whatever warcio raises on damaged input: counted by the caller
+                raise _SourceDamage(str(e).strip() or type(e).__name__) from e
+            yield record
+
+    return archive, records()
+
+
+def _at_end(archive, stream) -> bool:
+    """Whether nothing of the source is left unread: damage found there means the source is cut off."""
+    try:
+        return not (archive.reader and archive.reader.rem_length()) and not stream.read(1)
+    except (OSError, ValueError, http.client.HTTPException):
+        return True
+
+
+def _cut_off(record) -> str | None:
+    """Read what is left of a record; what is wrong with its length, or None if it is whole."""
+    stream = record.raw_stream
+    try:
+        while stream.read(1 << 16):
+            pass
+    except (OSError, EOFError, zlib.error, ValueError, http.client.HTTPException) as e:
+        return f"is cut off ({type(e).__name__})"
+    if record.length is None:  # a header block cut before its Content-Length (which WARC requires)
+        return "has no Content-Length"
+    if getattr(stream, "limit", 0) > 0:
+        return f"is cut off, {stream.limit} bytes missing"
+    return None
+
+
+def crawl_shard(task: dict) -> dict:
+    """Read one WARC source; write its pages parts (`out`-NNNNN.parquet, `pages_per_part` pages each)
+    and its rejected part. Returns counters for the stage and `parts`, the pages parts in order.
+
+    Damage (a cut-off record of any type, a record warcio cannot parse, a file that is not a WARC)
+    is counted once per kind in `source_errors`, with a detail line; the records read before it are
+    kept, and a parse failure ends the source.
+    """
     from warcio.exceptions import ArchiveLoadFailed
 
     source, max_bytes = task["source"], task["max_record_bytes"]
     start = time.perf_counter()
     records: Counter = Counter()
     removed: Counter = Counter()
-    errors: Counter = Counter()
+    errors: Counter = Counter()  # at most 1 per kind: a count of damaged sources once merged
     details: list[str] = []
     n_pages = 0
+
+    def damaged(kind: str, detail: str) -> None:
+        errors[kind] = 1
+        details.append(f"{kind}: {detail.strip()[:200]}")
+
     with (
-        # small row groups: a group of pages is buffered in memory before it is written
-        ParquetPartWriter(task["out"], schema=PAGES_SCHEMA, rows_per_group=128) as pages,
+        _PageParts(task["out"], task["pages_per_part"]) as pages,
         ParquetPartWriter(task["rejected"], schema=REJECTED_SCHEMA) as rejected,
     ):
 
@@ -305,79 +420,83 @@ def crawl_shard(task: dict) -> dict:
             rejected.write([{**row, "html": None, "reason": reason}])
             removed[reason.split(" ", 1)[0]] += 1
 
+        def crawl_response(record, record_id: str) -> None:
+            nonlocal n_pages
+            headers = record.rec_headers
+            url = headers.get_header("WARC-Target-URI") or ""
+            http_type = record.http_headers.get_header("Content-Type") if record.http_headers else None
+            row = {
+                "id": page_id(record_id),
+                "url": url,
+                "warc_date": headers.get_header("WARC-Date"),
+                "warc_record_id": record_id,
+                "content_type": http_type or headers.get_header("WARC-Identified-Payload-Type"),
+                "charset": None,
+                "status": None,
+                "source": source,
+            }
+            if not url.startswith(("http://", "https://")):
+                return reject(row, "crawl:not_http")
+            status = _http_status(record)
+            if status is None:
+                head = record.http_headers
+                first = f"{head.protocol} {head.statusline}".strip() if head else "none"
+                return reject(row, f"crawl:bad_http_headers {first[:60]!r}")
+            row["status"] = status
+            identified = headers.get_header("WARC-Identified-Payload-Type") or ""
+            html_type = declared_html(http_type or "", identified)
+            if html_type is False:  # decided from the headers: the payload is never read
+                return reject(row, f"crawl:not_html {(http_type or identified).split(';')[0].strip()}")
+            try:
+                payload = read_payload(record, max_bytes)
+            except EOFError:
+                return reject(row, "crawl:truncated_record 1")  # counted as a source error by the caller
+            except (OSError, zlib.error, ValueError) as e:
+                return reject(row, f"crawl:bad_payload {str(e)[:60] or type(e).__name__}")
+            if payload is None:
+                return reject(row, f"crawl:too_large >{max_bytes}")
+            if not payload.strip():
+                return reject(row, "crawl:empty 0")
+            if b"\x00" in payload[:4096]:
+                return reject(row, "crawl:binary NUL")
+            if html_type is None and not sniff_html(payload):
+                return reject(row, "crawl:not_html sniffed")
+            row["html"], row["charset"] = decode_html(payload, http_type or "")
+            pages.write(row)
+            n_pages += 1
+
         stream = _open_source(source)
+        archive, archive_records = _archive_records(stream)
         try:
-            for record in ArchiveIterator(stream):
+            for record in archive_records:
                 if record.format != "warc":  # warcio also reads ARC, which takes many a text line
-                    raise ArchiveLoadFailed(f"not a WARC record (looks like {record.format.upper()})")
+                    raise _SourceDamage(f"not a WARC record (looks like {record.format.upper()})")
                 records[record.rec_type] += 1
-                if record.rec_type != "response":
-                    continue
-                headers = record.rec_headers
-                record_id = headers.get_header("WARC-Record-ID") or f"{source}#{records['response']}"
-                url = headers.get_header("WARC-Target-URI") or ""
-                http_type = record.http_headers.get_header("Content-Type") if record.http_headers else None
-                row = {
-                    "id": page_id(record_id),
-                    "url": url,
-                    "warc_date": headers.get_header("WARC-Date"),
-                    "warc_record_id": record_id,
-                    "content_type": http_type or headers.get_header("WARC-Identified-Payload-Type"),
-                    "charset": None,
-                    "status": None,
-                    "source": source,
-                }
-                if not url.startswith(("http://", "https://")):
-                    reject(row, "crawl:not_http")
-                    continue
-                status = _http_status(record)
-                if status is None:
-                    head = record.http_headers
-                    first = f"{head.protocol} {head.statusline}".strip() if head else "none"
-                    reject(row, f"crawl:bad_http_headers {first[:60]!r}")
-                    continue
-                row["status"] = status
-                identified = headers.get_header("WARC-Identified-Payload-Type") or ""
-                html_type = declared_html(http_type or "", identified)
-                if html_type is False:  # decided from the headers: the payload is never read
-                    reject(row, f"crawl:not_html {(http_type or identified).split(';')[0].strip()}")
-                    continue
-                try:
-                    payload = read_payload(record, max_bytes)
-                except EOFError:
-                    reject(row, "crawl:truncated_record 1")
-                    errors["truncated"] += 1
-                    details.append(f"truncated: record {record_id} is cut off")
-                    continue
-                except (OSError, zlib.error, ValueError) as e:
-                    reject(row, f"crawl:bad_payload {str(e)[:60] or type(e).__name__}")
-                    continue
-                if payload is None:
-                    reject(row, f"crawl:too_large >{max_bytes}")
-                    continue
-                if not payload.strip():
-                    reject(row, "crawl:empty 0")
-                    continue
-                if b"\x00" in payload[:4096]:
-                    reject(row, "crawl:binary NUL")
-                    continue
-                if html_type is None and not sniff_html(payload):
-                    reject(row, "crawl:not_html sniffed")
-                    continue
-                row["html"], row["charset"] = decode_html(payload, http_type or "")
-                pages.write([row])
-                n_pages += 1
-        except ArchiveLoadFailed as e:
-            kind = "not_warc" if not sum(records.values()) else "bad_record"
-            errors[kind] += 1
-            details.append(f"{kind}: {str(e).strip()[:200]}")
+                record_id = (
+                    record.rec_headers.get_header("WARC-Record-ID") or f"{source}#{records['response']}"
+                )
+                if record.rec_type == "response":
+                    crawl_response(record, record_id)
+                # every record is read to its end here (warcio would do it anyway), so a cut-off
+                # request or metadata record is noticed as surely as a cut-off response
+                if problem := _cut_off(record):
+                    kind = "truncated" if _at_end(archive, stream) else "bad_record"
+                    damaged(kind, f"{record.rec_type or 'untyped'} record {record_id} {problem}")
+            if archive.cut and not errors:  # not noticed in a record already
+                damaged("truncated", archive.cut)
+        except _SourceDamage as e:
+            if not records.total() and (e.__cause__ is None or isinstance(e.__cause__, ArchiveLoadFailed)):
+                damaged("not_warc", str(e))
+            else:
+                kind = "truncated" if _at_end(archive, stream) else "bad_record"
+                cause = f"{type(e.__cause__).__name__}: " if e.__cause__ is not None else ""
+                damaged(kind, f"{cause}{e} (after {records.total()} records)")
         except (OSError, EOFError, zlib.error, http.client.HTTPException, ValueError) as e:
-            # a cut-off download or a damaged gzip member: keep what was read before it
-            errors["truncated"] += 1
-            details.append(f"truncated: {type(e).__name__}: {str(e).strip()[:200]}")
+            # a cut-off download or a damaged gzip member while reading a record's payload
+            damaged("truncated", f"{type(e).__name__}: {e}")
         finally:
             stream.close()
-    if not sum(records.values()) and not errors:
+    if not records.total() and not errors:
         errors["empty"] += 1
     return {
         "counts": {
@@ -388,6 +507,7 @@ def crawl_shard(task: dict) -> dict:
             "source_errors": dict(errors),
         },
         "source": source,
+        "parts": pages.paths,
         "errors": sorted(errors),
         "details": details,
         "seconds": time.perf_counter() - start,
@@ -406,6 +526,7 @@ def run_crawl(
     cc_files: int = 1,
     cc_base_url: str = DEFAULT_CC_BASE_URL,
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+    pages_per_part: int = DEFAULT_PAGES_PER_PART,
     workers: int | None = None,
     executor: str = "local",
     ray_address: str | None = None,
@@ -414,12 +535,16 @@ def run_crawl(
     """Crawl WARC sources into a `pages` artifact at `out_dir`; returns the manifest stats.
 
     `inputs`: local WARC/WARC.gz paths, folders, globs and http(s) URLs. `max_record_bytes` caps the
-    payload bytes read per record. Exits with a UserError when no source yielded any record.
+    payload bytes read per record. A source's pages are split into parts of `pages_per_part`, so
+    the later stages run one big WARC on several workers; parts are numbered in source order.
+    Exits with a UserError when no source yielded any record.
     """
     if max_record_bytes < 1:
         raise UserError(f"--max-record-bytes must be greater than 0 (got {max_record_bytes})")
+    if pages_per_part < 1:
+        raise UserError(f"--pages-per-part must be greater than 0 (got {pages_per_part})")
     sources = resolve_sources(inputs, cc_crawl, cc_files, cc_base_url)
-    config = {**(config or {}), "sources": sources}
+    config = {**(config or {}), "sources": sources, "pages_per_part": pages_per_part}
     with ArtifactWriter(
         out_dir, kind="pages", stage="crawl", config=config, inputs=sources, force=force
     ) as w:
@@ -427,9 +552,10 @@ def run_crawl(
             {
                 "index": i,
                 "source": src,
-                "out": str(w.part_path(i)),
+                "out": str(w.path / f"source-{i:05d}"),  # renamed to part-NNNNN.parquet below
                 "rejected": str(w.part_path(i, "rejected")),
                 "max_record_bytes": max_record_bytes,
+                "pages_per_part": pages_per_part,
             }
             for i, src in enumerate(sources)
         ]
@@ -438,6 +564,10 @@ def run_crawl(
             crawl_shard, tasks, workers=workers, executor=executor, ray_address=ray_address, desc="crawl"
         )
         seconds = time.perf_counter() - start
+        # one numbering over all sources, in source order: the same whichever worker finished first
+        parts = [part for r in results for part in r["parts"]]
+        for n, part in enumerate(parts):
+            os.replace(part, w.part_path(n))
         counts = merge_counts(results)
         if not sum(counts.get("records", {}).values()):
             bad = ", ".join(f"{r['source']} ({'/'.join(r['errors']) or 'empty'})" for r in results)
@@ -454,7 +584,12 @@ def run_crawl(
             "pages_per_s": round(counts.get("out", 0) / seconds, 1) if seconds > 0 else None,
         }
         w.commit(
-            counts={"rows": counts.get("out", 0), "rejected": sum(removed.values()), "sources": len(sources)},
+            counts={
+                "rows": counts.get("out", 0),
+                "rejected": sum(removed.values()),
+                "sources": len(sources),
+                "parts": len(parts),
+            },
             stats=stats,
         )
     return stats

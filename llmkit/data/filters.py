@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import string
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
@@ -43,9 +44,25 @@ def words_of(text: str) -> list[str]:
     return _WORDS.findall(text)
 
 
-def _fmt(value: float) -> str:
-    """A measured value for a reason string: at most 3 decimals, no trailing zeros."""
-    return f"{value:.3f}".rstrip("0").rstrip(".") if isinstance(value, float) else str(value)
+def _is_punctuation(token: str) -> bool:
+    """Whether a token is punctuation only: ASCII punctuation, Unicode punctuation (“ ” — … «) and
+    control characters, close to datatrove's PUNCTUATION_SET ("..." and "--" are not words)."""
+    if token[0].isalnum():  # a word or number token (the common case)
+        return False
+    return all(c in _PUNCT or unicodedata.category(c)[0] in "PC" for c in token)
+
+
+def _fmt(value: float, threshold: float | None = None) -> str:
+    """A measured value for a reason string: 3 decimals, no trailing zeros, and as many more decimals
+    as it takes to print on the same side of the `threshold` it failed as the value itself (0.6496
+    against 0.65 prints as 0.6496: as 0.65 it would read as passing)."""
+    if not isinstance(value, float):
+        return str(value)
+    for decimals in range(3, 10):
+        text = f"{value:.{decimals}f}"
+        if threshold is None or value == threshold or (float(text) - threshold) * (value - threshold) > 0:
+            break
+    return text.rstrip("0").rstrip(".")
 
 
 # --------------------------------------------------------------------------------------- url
@@ -172,7 +189,7 @@ class LanguageFilter:
         lang, score = doc["language"], doc["language_score"]
         if lang in self.languages and score >= self.language_threshold:
             return None
-        return f"{lang} {score:.2f}"
+        return f"{lang} {_fmt(score, self.language_threshold)}"
 
 
 # --------------------------------------------------------------------------------------- gopher
@@ -252,27 +269,27 @@ class GopherRepetitionFilter:
         paragraphs = _PARAGRAPHS.split(text.strip())
         n_dup, dup_chars = _duplicates(paragraphs)
         if (v := n_dup / len(paragraphs)) > self.dup_para_frac:
-            return f"dup_para_frac {_fmt(v)}"
+            return f"dup_para_frac {_fmt(v, self.dup_para_frac)}"
         if (v := dup_chars / n_chars) > self.dup_para_char_frac:
-            return f"dup_para_char_frac {_fmt(v)}"
+            return f"dup_para_char_frac {_fmt(v, self.dup_para_char_frac)}"
         lines = _LINES.split(text)
         n_dup, dup_chars = _duplicates(lines)
         doc["dup_line_frac"] = v = n_dup / len(lines)
         if v > self.dup_line_frac:
-            return f"dup_line_frac {_fmt(v)}"
+            return f"dup_line_frac {_fmt(v, self.dup_line_frac)}"
         if (v := dup_chars / n_chars) > self.dup_line_char_frac:
-            return f"dup_line_char_frac {_fmt(v)}"
+            return f"dup_line_char_frac {_fmt(v, self.dup_line_char_frac)}"
         words = words_of(text)
         for n in (2, 3, 4):
             if len(words) < n:
                 break
-            if (v := _top_ngram_chars(words, n) / n_chars) > getattr(self, f"top_{n}_gram"):
-                return f"top_{n}_gram {_fmt(v)}"
+            if (v := _top_ngram_chars(words, n) / n_chars) > (limit := getattr(self, f"top_{n}_gram")):
+                return f"top_{n}_gram {_fmt(v, limit)}"
         offsets = [0, *accumulate(map(len, words))]
         for n in range(5, 11):
             chars = _duplicated_ngram_chars(words, n, offsets)
-            if (v := chars / n_chars) > getattr(self, f"dup_{n}_gram"):
-                return f"dup_{n}_gram {_fmt(v)}"
+            if (v := chars / n_chars) > (limit := getattr(self, f"dup_{n}_gram")):
+                return f"dup_{n}_gram {_fmt(v, limit)}"
             if chars == 0:  # no repeated n-gram means no repeated longer n-gram either
                 break
         return None
@@ -302,32 +319,37 @@ class GopherQualityFilter:
     )
 
     def check(self, doc: dict) -> str | None:
+        # As datatrove: word count and mean word length over the tokens that are not all punctuation,
+        # the symbol and alphabetic-word ratios over all tokens (punctuation tokens included).
         text = doc["text"]
-        words = words_of(text)
-        # words = tokens that are not a single punctuation character (as datatrove/NLTK count them)
-        real = [w for w in words if w not in _PUNCT]
-        doc["word_count"] = n = len(real)
+        tokens = words_of(text)
+        words = [w for w in tokens if not _is_punctuation(w)]
+        doc["word_count"] = n = len(words)
         if n < self.min_doc_words:
             return f"word_count {n}"
         if n > self.max_doc_words:
             return f"word_count {n}"
-        doc["mean_word_length"] = mean = round(sum(map(len, real)) / n, 3)
-        if not self.min_avg_word_length <= mean <= self.max_avg_word_length:
-            return f"mean_word_length {_fmt(mean)}"
-        if (v := text.count("#") / n) > self.max_symbol_word_ratio:
-            return f"hash_ratio {_fmt(v)}"
-        if (v := (text.count("...") + text.count("…")) / n) > self.max_symbol_word_ratio:
-            return f"ellipsis_ratio {_fmt(v)}"
+        doc["mean_word_length"] = mean = round(sum(map(len, words)) / n, 3)
+        if mean < self.min_avg_word_length:
+            return f"mean_word_length {_fmt(mean, self.min_avg_word_length)}"
+        if mean > self.max_avg_word_length:
+            return f"mean_word_length {_fmt(mean, self.max_avg_word_length)}"
+        n_tokens = len(tokens)
+        if (v := text.count("#") / n_tokens) > self.max_symbol_word_ratio:
+            return f"hash_ratio {_fmt(v, self.max_symbol_word_ratio)}"
+        if (v := (text.count("...") + text.count("…")) / n_tokens) > self.max_symbol_word_ratio:
+            return f"ellipsis_ratio {_fmt(v, self.max_symbol_word_ratio)}"
         lines = text.splitlines() or [""]
         # "-" as well as "•": trafilatura writes list items as "- item" (datatrove counts both too)
         bullets = sum(line.lstrip().startswith(("•", "-")) for line in lines)
         if (v := bullets / len(lines)) > self.max_bullet_lines_ratio:
-            return f"bullet_lines {_fmt(v)}"
+            return f"bullet_lines {_fmt(v, self.max_bullet_lines_ratio)}"
         ellipsis_lines = sum(line.rstrip().endswith(("...", "…")) for line in lines)
         if (v := ellipsis_lines / len(lines)) > self.max_ellipsis_lines_ratio:
-            return f"ellipsis_lines {_fmt(v)}"
-        if (v := sum(any(c.isalpha() for c in w) for w in words) / n) < self.min_alpha_words_ratio:
-            return f"alpha_words {_fmt(v)}"
+            return f"ellipsis_lines {_fmt(v, self.max_ellipsis_lines_ratio)}"
+        alpha = sum(any(c.isalpha() for c in w) for w in words)  # a punctuation token has no letter
+        if (v := alpha / n_tokens) < self.min_alpha_words_ratio:
+            return f"alpha_words {_fmt(v, self.min_alpha_words_ratio)}"
         if (v := sum(w in GOPHER_STOP_WORDS for w in words)) < self.min_stop_words:
             return f"stop_words {v}"
         return None
@@ -429,17 +451,17 @@ class FineWebQualityFilter:
         punctuated = sum(line.endswith(FINEWEB_END_PUNCTUATION) for line in lines)
         doc["line_punct_ratio"] = v = punctuated / len(lines)
         if v <= self.line_punct_thr:
-            return f"line_punct_ratio {_fmt(v)}"
+            return f"line_punct_ratio {_fmt(v, self.line_punct_thr)}"
         short = sum(len(line) <= self.short_line_length for line in lines)
         doc["short_line_ratio"] = v = short / len(lines)
         if v >= self.short_line_thr:
-            return f"short_line_ratio {_fmt(v)}"
+            return f"short_line_ratio {_fmt(v, self.short_line_thr)}"
         non_empty = [line for line in lines if line.strip()]
         doc["char_dup_ratio"] = v = _duplicates(non_empty)[1] / max(len(text.replace("\n", "")), 1)
         if v >= self.char_duplicates_ratio:
-            return f"char_dup_ratio {_fmt(v)}"
+            return f"char_dup_ratio {_fmt(v, self.char_duplicates_ratio)}"
         if (v := text.count("\n") / max(len(words_of(text)), 1)) > self.new_line_ratio:
-            return f"newline_ratio {_fmt(v)}"
+            return f"newline_ratio {_fmt(v, self.new_line_ratio)}"
         return None
 
 

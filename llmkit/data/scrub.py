@@ -25,12 +25,14 @@ PLACEHOLDERS = {"email": "<EMAIL>", "card": "<CARD>", "ip": "<IP>", "phone": "<P
 EMAIL = re.compile(r"\b[A-Za-z0-9._%+\-]+@(?:[A-Za-z0-9\-]+\.)+[A-Za-z]{2,}\b")
 # 13-19 digits, optionally grouped by single spaces or dashes (4-4-4-4, 4-6-5, ...)
 CARD = re.compile(r"(?<![\d\-])\d(?:[ \-]?\d){12,18}(?![\d\-])")
-IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
+# not inside a longer dotted number (1.2.3.4.5 is a version), but a sentence's full stop may follow
+IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?!\.?\d)")
+DOTTED_QUAD = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
 IPV6 = re.compile(r"(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![0-9A-Fa-f:])")
-# +country code, optional area code in parentheses, then groups split by space, dot or dash;
-# the digit count is checked separately (7-15, ITU E.164).
+# +country code, optional area code in parentheses, then groups split by space, dot or dash, not
+# starting inside a dotted number; the digit count is checked separately (7-15, ITU E.164).
 PHONE = re.compile(
-    r"(?<![\w+])(?:\+\d{1,3}[ .\-]?(?:\(\d{1,4}\)|\d{1,4})|\(\d{1,4}\)|\d{2,4})(?:[ .\-]\d{2,4}){1,4}(?![\w\-])"
+    r"(?<![\w+])(?<!\d\.)(?:\+\d{1,3}[ .\-]?(?:\(\d{1,4}\)|\d{1,4})|\(\d{1,4}\)|\d{2,4})(?:[ .\-]\d{2,4}){1,4}(?![\w\-])"
 )
 
 
@@ -64,7 +66,10 @@ def _is_card(candidate: str) -> bool:
 
 def _is_phone(candidate: str) -> bool:
     """7-15 digits (ITU E.164) with a leading + or an area code in parentheses, or else 9+ digits in
-    3+ groups: dates (2024-01-15), year ranges and version numbers have fewer digits or groups."""
+    3+ groups: dates (2024-01-15), year ranges and version numbers have fewer digits or groups.
+    A dotted quad is an IPv4 address (a private one is left alone), never a phone number."""
+    if DOTTED_QUAD.fullmatch(candidate):
+        return False
     digits = sum(c.isdigit() for c in candidate)
     if candidate.startswith("+") or "(" in candidate:
         return 7 <= digits <= 15
