@@ -7,19 +7,26 @@ edited (substituted, deleted or inserted), and unrelated documents, all generate
 chain over tinyshakespeare (so unrelated documents share common phrases, as web pages do; a Zipf
 vocabulary stands in when ../shared/data is absent). Every (base, copy) pair and every pair of
 independent documents gets its true Jaccard similarity (5-gram shingles after normalisation) and
-whether `run_dedup` put both in one cluster.
+whether `run_dedup` put both in one cluster: recall per true-Jaccard bucket. Precision is taken over
+every pair of documents that dedup put in one cluster (copies of one base merged through each other
+included): the share of those merged pairs whose true Jaccard is at least 0.8 (0.7); the table shows
+how the merged pairs spread over the buckets.
 
 Throughput: the signature step on one core (read a Parquet part, normalise, sign, write) against
 datatrove's `MinhashDedupSignature` on the same documents when datatrove is installed (its default
 English word tokenizer, spaCy, and a whitespace tokenizer, which is faster and so the stricter
-reference); then the whole stage with 1 and N workers. Memory: the peak RSS of the clustering step
-in a fresh process at two corpus sizes; the difference over the difference in documents is the
-marginal memory per document. Results: a rich table and benchmarks/results/dedup.json.
+reference), on the documents as generated (ASCII) and on a non-ASCII variant of them (curly quotes,
+dashes, accented letters: normalisation's Unicode path); then the whole stage with 1 and N workers.
+Memory: the peak of the clustering step (Python and numpy heap plus pyarrow's pool) in a fresh
+process at two corpus sizes, on unrelated documents and on a corpus with `--dup-rate` near-duplicates
+(without and with `--verify`); the difference over the difference in documents is the marginal
+memory per document. Results: rich tables and benchmarks/results/dedup.json (or `--json PATH`).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import random
 import subprocess
@@ -30,6 +37,7 @@ from collections import defaultdict
 from itertools import combinations
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 from rich.console import Console
 from rich.table import Table
@@ -98,6 +106,20 @@ def jaccard(a: set, b: set) -> float:
     return len(a & b) / len(a | b) if a or b else 1.0
 
 
+def non_ascii(text: str) -> str:
+    """The same text with curly quotes, dashes and accented letters (normalisation's Unicode path)."""
+    return "“" + text.replace("'", "’").replace(", ", " — ").replace("e", "é") + "”"
+
+
+def with_near_duplicates(docs: list[dict], rate: float, rng: random.Random, vocab: list[str]) -> list[dict]:
+    """`docs` with a share `rate` of them replaced by lightly edited copies (0-10% of words) of others."""
+    out = [dict(d) for d in docs]
+    for i in rng.sample(range(1, len(out)), round(rate * (len(out) - 1))):
+        source = out[rng.randrange(i)]["text"].split()
+        out[i]["text"] = " ".join(edited(source, rng.choice((0.0, 0.01, 0.02, 0.05, 0.1)), rng, vocab))
+    return out
+
+
 def write_docs(path: Path, docs: list[dict], parts: int) -> Path:
     with ArtifactWriter(path, kind="docs", stage="benchmark") as w:
         size = -(-len(docs) // parts)
@@ -106,6 +128,18 @@ def write_docs(path: Path, docs: list[dict], parts: int) -> Path:
                 part.write(docs[p * size : (p + 1) * size])
         w.commit(counts={"rows": len(docs)})
     return path
+
+
+def in_bucket(j: float, lo: float, hi: float) -> bool:
+    return lo <= j < hi if lo < hi else j == lo
+
+
+def merged_pairs(cluster: dict[str, int], sets: dict[str, set]) -> list[float]:
+    """True Jaccard of every pair of documents that dedup put in one cluster (what it calls duplicates)."""
+    members = defaultdict(list)
+    for doc_id, c in cluster.items():
+        members[c].append(doc_id)
+    return [jaccard(sets[a], sets[b]) for ids in members.values() for a, b in combinations(ids, 2)]
 
 
 def clusters_of(path: Path) -> dict[str, int]:
@@ -147,22 +181,29 @@ def quality(args, text: BigramText, tmp: Path) -> dict:
         run_dedup([src], out, workers=1, show_progress=False, **options)
         cluster = clusters_of(out)
         found = [cluster[a] == cluster[b] for a, b, _ in pairs]
+        merged = merged_pairs(cluster, sets)
         buckets = []
         for lo, hi in BUCKETS:
-            mine = [i for i, j in enumerate(true_j) if (lo <= j < hi if lo < hi else j == lo)]
+            mine = [i for i, j in enumerate(true_j) if in_bucket(j, lo, hi)]
             label = f"[{lo:.1f}, {hi:.1f})" if lo < hi else f"= {lo:.1f}"
-            buckets.append({"bucket": label, "pairs": len(mine), "detected": sum(found[i] for i in mine)})
+            buckets.append(
+                {
+                    "bucket": label,
+                    "pairs": len(mine),
+                    "detected": sum(found[i] for i in mine),
+                    "merged_pairs": sum(in_bucket(j, lo, hi) for j in merged),
+                }
+            )
         dup = [j >= 0.8 for j in true_j]
         tp = sum(f and d for f, d in zip(found, dup, strict=True))
-        detected = sum(found)
         unrelated = [i for i, p in enumerate(pairs) if p[2] == "unrelated"]
         fp_unrelated = sum(found[i] for i in unrelated)
         results[name] = {
             "buckets": buckets,
             "recall_j_ge_0.8": tp / max(1, sum(dup)),
-            "precision_j_ge_0.8": tp / max(1, detected),
-            "precision_j_ge_0.7": sum(f and j >= 0.7 for f, j in zip(found, true_j, strict=True))
-            / max(1, detected),
+            "merged_pairs": len(merged),
+            "precision_j_ge_0.8": sum(j >= 0.8 for j in merged) / max(1, len(merged)),
+            "precision_j_ge_0.7": sum(j >= 0.7 for j in merged) / max(1, len(merged)),
             "unrelated_pairs": len(unrelated),
             "false_positives_unrelated": fp_unrelated,
             "false_positive_rate_unrelated": fp_unrelated / max(1, len(unrelated)),
@@ -190,21 +231,30 @@ def by_edit(pairs, true_j, found) -> dict:
 
 
 def signature_throughput(src: Path, tmp: Path, n_docs: int, repeats: int = 3) -> dict:
-    """Docs/s of our signature step and datatrove's on the first `n_docs` docs, one core each.
+    """Docs/s of our signature step and datatrove's on the first `n_docs` docs, one core each, on the
+    documents as they are (ASCII) and on their non-ASCII variant.
 
     The implementations take turns, `repeats` rounds, and each reports its median, so that load
     from other processes hits them alike (datatrove with spaCy runs once: it is far slower)."""
     table = pq.read_table(open_artifact(src).parts[0]).slice(0, n_docs)
-    part = tmp / "sig-input.parquet"
-    pq.write_table(table, part)
-    task = {"input": str(part), "signatures": str(tmp / "sig.parquet"), "shingle_size": 5}
-    task |= {"bands": 14, "rows": 8, "permutations": minhash.permutations(112, 1).tolist()}
-    runners = {"llmkit": lambda: signature_shard(task)}
-    out = {"docs": table.num_rows}
-    try:
-        runners |= datatrove_runners(table, tmp)
-    except ImportError as e:
-        out["datatrove error"] = f"not installed ({e.name})"
+    variants = {"": table}
+    variants[" (non-ASCII)"] = table.set_column(
+        table.schema.get_field_index("text"),
+        "text",
+        pa.array([non_ascii(t) for t in table["text"].to_pylist()]),
+    )
+    permutations = minhash.permutations(112, 1).tolist()
+    runners, out, tasks = {}, {"docs": table.num_rows}, {}
+    for suffix, docs in variants.items():
+        part = tmp / f"sig-input{len(tasks)}.parquet"
+        pq.write_table(docs, part)
+        task = {"input": str(part), "signatures": str(tmp / f"sig{len(tasks)}.parquet"), "shingle_size": 5}
+        tasks[suffix] = task | {"bands": 14, "rows": 8, "permutations": permutations}
+        runners["llmkit" + suffix] = functools.partial(signature_shard, tasks[suffix])
+        try:
+            runners |= datatrove_runners(docs, tmp, suffix, spacy=not suffix)
+        except ImportError as e:
+            out["datatrove error"] = f"not installed ({e.name})"
     seconds = defaultdict(list)
     for round_ in range(repeats):
         for name, run in runners.items():
@@ -219,11 +269,11 @@ def signature_throughput(src: Path, tmp: Path, n_docs: int, repeats: int = 3) ->
             seconds[name].append(time.perf_counter() - start)
     for name, times in seconds.items():
         out[name] = table.num_rows / sorted(times)[len(times) // 2]
-    out["signature_bytes_per_doc"] = Path(task["signatures"]).stat().st_size / table.num_rows
+    out["signature_bytes_per_doc"] = Path(tasks[""]["signatures"]).stat().st_size / table.num_rows
     return out
 
 
-def datatrove_runners(table, tmp: Path) -> dict:
+def datatrove_runners(table, tmp: Path, suffix: str = "", spacy: bool = True) -> dict:
     """datatrove's MinhashDedupSignature (FineWeb's settings) over the same documents."""
     from datatrove.data import Document
     from datatrove.pipeline.dedup.minhash import MinhashConfig, MinhashDedupSignature
@@ -253,10 +303,9 @@ def datatrove_runners(table, tmp: Path) -> dict:
 
         return run
 
-    return {
-        "datatrove (spaCy words)": runner("en"),
-        "datatrove (whitespace words)": runner(SplitTokenizer()),
-    }
+    runners = {"datatrove (spaCy words)": runner("en")} if spacy else {}
+    runners["datatrove (whitespace words)"] = runner(SplitTokenizer())
+    return {name + suffix: run for name, run in runners.items()}
 
 
 def stage_throughput(src: Path, tmp: Path) -> dict:
@@ -276,35 +325,47 @@ _MEASURE = """
 import json, sys, tracemalloc
 import pyarrow as pa
 from llmkit.data.dedup import find_clusters
-tasks, rows = json.load(open(sys.argv[1]))
+tasks, rows, verify = json.load(open(sys.argv[1]))
 tracemalloc.start()
-find_clusters(["bench"], tasks, rows, None, 14, show_progress=False)
-print(tracemalloc.get_traced_memory()[1] + pa.default_memory_pool().max_memory())
+stats = find_clusters(["bench"], tasks, rows, verify, 14, show_progress=False)
+peak = tracemalloc.get_traced_memory()[1] + pa.default_memory_pool().max_memory()
+print(json.dumps({"peak": peak, "removed": stats["exact_removed"] + stats["near_removed"]}))
 """
 
 
-def cluster_memory(src: Path, tmp: Path) -> dict:
+def cluster_memory(src: Path, tmp: Path, verify: dict[str, float | None]) -> dict:
     """Peak memory of the clustering step (a fresh process; Python and numpy heap plus pyarrow's
-    pool) over a quarter and over all of the parts: the marginal bytes per document."""
+    pool) over a quarter and over all of the parts, for each `verify` setting (label: threshold or
+    None): the marginal bytes per document, and the share of documents removed."""
     parts = open_artifact(src).parts
+    work = tmp / f"mem-{src.name}"
+    work.mkdir()
     tasks = []
     for i, part in enumerate(parts):
-        task = {"input": str(part), "signatures": str(tmp / "mem" / part_name(i)), "shingle_size": 5}
+        task = {"input": str(part), "signatures": str(work / part_name(i)), "shingle_size": 5}
         task |= {"bands": 14, "rows": 8, "permutations": minhash.permutations(112, 1).tolist()}
-        task["decisions"] = str(tmp / "mem" / f"d{i}.parquet")
+        task["decisions"] = str(work / f"d{i}.parquet")
         tasks.append(task)
-    (tmp / "mem").mkdir()
     rows = [signature_shard(t)["rows"] for t in tasks]
-    peaks = {}
-    for k in (len(parts) // 4, len(parts)):
-        spec = tmp / "mem" / f"tasks-{k}.json"
-        spec.write_text(json.dumps([tasks[:k], rows[:k]]))
-        run = subprocess.run(
-            [sys.executable, "-c", _MEASURE, str(spec)], capture_output=True, text=True, check=True
-        )
-        peaks[sum(rows[:k])] = int(run.stdout.split()[-1])
-    (n1, m1), (n2, m2) = sorted(peaks.items())
-    return {"docs": [n1, n2], "peak_bytes": [m1, m2], "bytes_per_doc": (m2 - m1) / (n2 - n1)}
+    out = {}
+    for label, threshold in verify.items():
+        peaks, removed = {}, 0
+        for k in (max(1, len(parts) // 4), len(parts)):
+            spec = work / f"tasks-{k}.json"
+            spec.write_text(json.dumps([tasks[:k], rows[:k], threshold]))
+            run = subprocess.run(
+                [sys.executable, "-c", _MEASURE, str(spec)], capture_output=True, text=True, check=True
+            )
+            result = json.loads(run.stdout.splitlines()[-1])
+            peaks[sum(rows[:k])], removed = result["peak"], result["removed"]
+        (n1, m1), (n2, m2) = sorted(peaks.items())
+        out[label] = {
+            "docs": [n1, n2],
+            "peak_bytes": [m1, m2],
+            "bytes_per_doc": (m2 - m1) / max(1, n2 - n1),
+            "removed_share": removed / max(1, n2),
+        }
+    return out
 
 
 # ------------------------------------------------------------------------------------ main
@@ -319,7 +380,11 @@ def main() -> None:
     parser.add_argument(
         "--datatrove-docs", type=int, default=600, help="documents for the signature comparison"
     )
+    parser.add_argument(
+        "--dup-rate", type=float, default=0.2, help="share of near-duplicates in the second memory corpus"
+    )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", type=Path, default=RESULTS, help="where to write the results")
     args = parser.parse_args()
 
     rng = random.Random(args.seed)
@@ -337,12 +402,16 @@ def main() -> None:
             for i in range(args.docs)
         ]
         src = write_docs(tmp / "big", big, parts=8)
+        dups = write_docs(tmp / "dups", with_near_duplicates(big, args.dup_rate, rng, text.words), parts=8)
         with console.status("throughput: signatures (llmkit vs datatrove, one core)"):
             sig = signature_throughput(src, tmp, args.datatrove_docs)
         with console.status("throughput: the whole stage"):
             stage = stage_throughput(src, tmp)
         with console.status("memory: clustering step"):
-            memory = cluster_memory(src, tmp)
+            memory = cluster_memory(src, tmp, {"unrelated docs": None})
+            midpoint = (1 / 14) ** (1 / 8)
+            dup_label = f"{100 * args.dup_rate:.0f}% near-duplicates"
+            memory |= cluster_memory(dups, tmp, {dup_label: None, dup_label + ", --verify": midpoint})
 
     results = {
         "corpus": text.source,
@@ -352,23 +421,30 @@ def main() -> None:
         "stage": stage,
         "cluster_memory": memory,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=2) + "\n")
     render(results)
+    console.print(f"wrote {args.json}")
 
 
 def render(r: dict) -> None:
     for name, run in r["quality"]["runs"].items():
         t = Table(title=f"dedup quality, {name}: {r['quality']['docs']:,} docs, {r['corpus']}")
-        for col in ("true Jaccard", "pairs", "detected", "detected %"):
+        columns = ("true Jaccard", "pairs", "detected", "detected %", "merged pairs", "% of merged")
+        for col in columns:
             t.add_column(col, justify="left" if col == "true Jaccard" else "right")
+        merged = run["merged_pairs"]
         for b in run["buckets"]:
             rate = f"{100 * b['detected'] / b['pairs']:.1f}" if b["pairs"] else "-"
-            t.add_row(b["bucket"], f"{b['pairs']:,}", f"{b['detected']:,}", rate)
+            share = f"{100 * b['merged_pairs'] / merged:.1f}" if merged else "-"
+            t.add_row(
+                b["bucket"], f"{b['pairs']:,}", f"{b['detected']:,}", rate, f"{b['merged_pairs']:,}", share
+            )
         t.caption = (
-            f"recall (J ≥ 0.8) {run['recall_j_ge_0.8']:.3f} \\[goal ≥ 0.9]; precision: J ≥ 0.8 "
-            f"{run['precision_j_ge_0.8']:.3f}, J ≥ 0.7 {run['precision_j_ge_0.7']:.3f}; false positives on "
-            f"unrelated pairs {run['false_positives_unrelated']}/{run['unrelated_pairs']:,} = "
+            f"recall (J ≥ 0.8) {run['recall_j_ge_0.8']:.3f} \\[goal ≥ 0.9]; precision over all {merged:,} pairs "
+            f"merged into one cluster: J ≥ 0.8 {run['precision_j_ge_0.8']:.3f}, J ≥ 0.7 "
+            f"{run['precision_j_ge_0.7']:.3f}; false positives on unrelated pairs "
+            f"{run['false_positives_unrelated']}/{run['unrelated_pairs']:,} = "
             f"{100 * run['false_positive_rate_unrelated']:.4f}% \\[goal ≤ 0.1%]"
         )
         console.print(t)
@@ -386,11 +462,13 @@ def render(r: dict) -> None:
         t.add_column(col, justify="left" if col == "implementation" else "right")
     for name, value in s.items():
         if name.startswith(("llmkit", "datatrove")) and isinstance(value, float):
-            t.add_row(name, f"{value:,.0f}", f"{s['llmkit'] / value:.1f}")
+            ours = s.get("llmkit (non-ASCII)" if name.endswith("(non-ASCII)") else "llmkit")  # same text
+            t.add_row(name, f"{value:,.0f}", f"{ours / value:.1f}" if ours else "")
         elif name.endswith("error"):
             t.add_row(name, value, "")
     t.caption = (
-        f"signature file: {s['signature_bytes_per_doc']:.0f} bytes/doc on disk \\[goal: ≥ 1.5× datatrove]"
+        f"non-ASCII: the same docs with curly quotes, dashes and accented letters; signature file: "
+        f"{s['signature_bytes_per_doc']:.0f} bytes/doc on disk \\[goal: ≥ 1.5× datatrove]"
     )
     console.print(t)
     t = Table(title="whole stage (signatures, clusters, filter)")
@@ -404,13 +482,24 @@ def render(r: dict) -> None:
             f"{v['clusters']:.2f}",
             f"{v['filter']:.2f}",
         )
-    m = r["cluster_memory"]
-    t.caption = (
-        f"clustering step: peak {m['peak_bytes'][0] / 2**20:.1f} MB at {m['docs'][0]:,} docs, "
-        f"{m['peak_bytes'][1] / 2**20:.1f} MB at {m['docs'][1]:,} docs → {m['bytes_per_doc']:.0f} bytes/doc"
-    )
     console.print(t)
-    console.print(f"wrote {RESULTS.relative_to(REPO)}")
+    t = Table(title="clustering step memory (Python, numpy and Arrow peak)")
+    for col in ("corpus", "removed", "docs (¼)", "peak MB (¼)", "docs (all)", "peak MB (all)", "bytes/doc"):
+        t.add_column(col, justify="left" if col == "corpus" else "right")
+    for name, m in r["cluster_memory"].items():
+        (n1, n2), (m1, m2) = m["docs"], m["peak_bytes"]
+        removed = f"{100 * m['removed_share']:.1f}%"
+        t.add_row(
+            name,
+            removed,
+            f"{n1:,}",
+            f"{m1 / 2**20:.1f}",
+            f"{n2:,}",
+            f"{m2 / 2**20:.1f}",
+            f"{m['bytes_per_doc']:.0f}",
+        )
+    t.caption = "bytes/doc: the peak's growth over the growth in documents (¼ of the parts, then all of them)"
+    console.print(t)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -19,7 +20,8 @@ from datasketch import MinHash
 
 from llmkit.artifacts import ArtifactWriter, ParquetPartWriter, open_artifact, partial_path
 from llmkit.data import minhash
-from llmkit.data.dedup import connected_components, run_dedup
+from llmkit.data.dedup import connected_components, read_ids, run_dedup
+from llmkit.data.shards import reason_key
 from llmkit.errors import UserError
 
 WORDS = (
@@ -81,14 +83,26 @@ def read_rows(path):
 
 
 def test_normalize_text_follows_fineweb_rules():
-    assert minhash.normalize_text("Hello,   World!\n\tIt's 2024 — 3.14") == b"hello world it s 0000 0 00"
+    assert minhash.normalize_text("Hello,   World!\n\tIt's 2024 — 3.14") == b"hello world it s 0 0"
     assert minhash.normalize_text("Café DÉJÀ-VU naïve") == b"cafe deja vu naive"
     assert minhash.normalize_text(" ... ") == b""
-    # the ASCII fast path and the Unicode path agree on ASCII text
+    # FineWeb's numbers: a digit run with at most one decimal part (. or ,) is one 0, in any script
+    assert minhash.normalize_text("1,000,000 v2 x86 2.0.1 007") == b"0 0 v0 x0 0 0 0"
+    assert minhash.normalize_text("١٢٣٫٤٥ and ٢٠٢٤ “quoted”") == b"0 and 0 quoted"
+
+
+def test_normalize_text_ascii_fast_path_equals_the_regex_rules():
+    # FineWeb's order: lowercase, numbers -> 0, then punctuation (here: every non-word character) -> space
+    def reference(s: str) -> bytes:
+        s = re.sub(r"\d+(?:[.,]\d+)?", "0", s.lower())
+        return " ".join(re.sub(r"[\W_]+", " ", s).split()).encode()
+
     rng = random.Random(0)
-    for _ in range(200):
-        s = "".join(rng.choice("aZ09 _-.,!?\t\n\x1f'\"#") for _ in range(40))
-        assert minhash.normalize_text(s + " é") == (minhash.normalize_text(s) + b" e").lstrip()
+    for _ in range(2000):
+        s = "".join(rng.choice("aZ0123456789 _-..,,!?\t\n\x1f'\"#") for _ in range(40))
+        assert minhash.normalize_text(s) == reference(s), s
+        # the Unicode path agrees too
+        assert minhash.normalize_text(s + " é") == (minhash.normalize_text(s) + b" e").lstrip(), s
 
 
 def test_signatures_equal_datasketch_minhash_bit_for_bit():
@@ -168,14 +182,17 @@ def test_dedup_removes_exact_and_near_duplicates_and_explains_each(tmp_path):
         kind, dup_of = expected[r["id"]]
         assert r["dup_of"] == dup_of
         if kind == "exact":
-            assert r["reason"] == f"dedup:exact_dup_of {dup_of}" and r["similarity"] == 1.0
+            assert r["reason"] == f"dedup:exact_dup {dup_of}" and r["similarity"] == 1.0
         else:
-            assert r["reason"] == f"dedup:near_dup_of {dup_of} {r['similarity']:.2f}"
+            assert r["reason"] == f"dedup:near_dup {dup_of} {r['similarity']:.2f}"
             assert 0.7 < r["similarity"] < 1.0
+        # the reason's key is the funnel's: counting reasons gives the funnel's numbers
+        assert reason_key(r["reason"]) == f"dedup:{kind}_dup"
         assert r["language"] == "en" and r["url"]  # every input column carried through
     by_id = {r["id"]: r for r in kept}
     assert by_id["orig0"]["minhash_cluster_size"] == 2 and by_id["orig11"]["minhash_cluster_size"] == 1
     assert {r["minhash_cluster"] for r in rejected} <= {r["minhash_cluster"] for r in kept}
+    assert [next(iter(step["removed"])) for step in stats["funnel"]] == ["dedup:exact_dup", "dedup:near_dup"]
     assert stats["funnel"] == [
         {"step": "dedup_exact", "in": n, "out": n - 5, "removed": {"dedup:exact_dup": 5}},
         {"step": "dedup_near", "in": n - 5, "out": n - 9, "removed": {"dedup:near_dup": 4}},
@@ -242,7 +259,18 @@ def test_empty_input_gives_an_empty_valid_artifact(tmp_path):
     assert stats["docs_in"] == 0 and stats["docs_out"] == 0
     art = open_artifact(tmp_path / "out", kinds=["docs"])
     assert art.num_rows() == 0 and "minhash_cluster" in art.schema().names
-    assert "dup_of" in pq.read_schema(art.rejected_parts()[0]).names
+    assert pq.read_schema(art.rejected_parts()[0]).field("dup_of").type == pa.string()
+
+
+def test_ids_are_gathered_without_the_2_gib_string_limit(tmp_path):
+    # All ids of a run are read into one array: `large_string` (64-bit offsets), where `string` would
+    # overflow past 2 GiB of ids. The artifact's own columns stay `string`.
+    paths = []
+    for i, ids in enumerate([["a", "bb"], [], ["ccc"]]):
+        paths.append(str(tmp_path / f"sig-{i}.parquet"))
+        pq.write_table(pa.table({"id": pa.array(ids, pa.string())}), paths[-1])
+    ids = read_ids(paths)
+    assert ids.type == pa.large_string() and ids.to_pylist() == ["a", "bb", "ccc"]
 
 
 def test_duplicate_ids_are_a_user_error_and_leave_nothing(tmp_path):
@@ -259,6 +287,12 @@ def test_cli_dedup_prints_the_funnel_and_refuses_bad_input_in_one_line(tmp_path)
     r = run_cli("dedup", src, "-o", tmp_path / "unique", "--workers", "1")
     assert r.returncode == 0, r.stderr
     assert "dedup_near" in r.stdout and "9 duplicate clusters" in r.stdout
+    assert "S-curve midpoint (1/bands)^(1/rows) = 0.719" in r.stdout and "cut-off" not in r.stdout
+    # with --verify, the cut-off is shown apart from the curve's midpoint
+    options = ["--bands", "14", "--rows", "8", "--threshold", "0.8", "--verify", "-w", "1"]
+    r = run_cli("dedup", src, "-o", tmp_path / "verified", *options)
+    assert r.returncode == 0, r.stderr
+    assert "midpoint (1/bands)^(1/rows) = 0.719); --verify cut-off 0.8" in r.stdout
     r = run_cli("dedup", src, "-o", tmp_path / "unique")
     assert_one_line_error(r, "already exists", "--force")
     dup = make_docs(tmp_path / "dup", [[{"id": "x", "url": "u", "text": "t"}] * 2])
@@ -283,10 +317,18 @@ def test_bad_inputs_and_options_are_user_errors_that_leave_nothing(tmp_path):
         ([src], {"rows": 2000}, "at most 1024 permutations"),
         ([src], {"shingle_size": 0}, "--shingle-size must be at least 1"),
         ([src], {"executor": "spark"}, "--executor must be one of"),
+        ([src], {"workers": 0}, "--workers must be at least 1"),  # 0 is not "all cores"
+        ([src], {"seed": -1}, "--seed must be between 0 and 4294967295"),
+        ([src], {"seed": 2**32}, "--seed must be between 0 and 4294967295"),
+        (
+            [src],
+            {"threshold": 0.8, "rows": 8},
+            "--threshold with --bands/--rows does nothing without --verify",
+        ),
     ]:
         out = tmp_path / "bad"
-        with pytest.raises(UserError, match=message):
-            run_dedup(inputs, out, workers=1, show_progress=False, **options)
+        with pytest.raises(UserError, match=re.escape(message)):
+            run_dedup(inputs, out, **{"workers": 1, "show_progress": False, **options})
         assert not out.exists() and not partial_path(out).exists()
 
 

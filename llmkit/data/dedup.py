@@ -15,8 +15,8 @@ The stage runs in four steps, so that no step holds the texts of more than one s
 3. filter (parallel): each shard's documents go to `part-N.parquet` (kept, with `minhash_cluster`,
    the input position of the cluster's kept document, and `minhash_cluster_size`) or to
    `rejected/part-N.parquet` with `dup_of` (the kept id), `similarity` (estimated Jaccard with the
-   kept document) and `reason`: `dedup:exact_dup_of <id>` when the normalised texts are equal, else
-   `dedup:near_dup_of <id> 0.87`.
+   kept document) and `reason`: `dedup:exact_dup <id>` when the normalised texts are equal, else
+   `dedup:near_dup <id> 0.87` (the first word of a reason is its funnel key).
 4. `_work/` is removed and the manifest written (funnel: exact, then near; cluster sizes).
 """
 
@@ -46,6 +46,8 @@ REJECTED_COLUMNS = [
     pa.field("reason", pa.string()),
 ]
 _BATCH = 512  # documents per signature batch
+EXACT, NEAR = "dedup:exact_dup", "dedup:near_dup"  # funnel keys, and the first word of each reason
+SEED_MAX = 2**32 - 1  # datasketch seeds numpy's RandomState, which takes 0 ... 2**32 - 1
 
 
 def run_dedup(
@@ -72,13 +74,18 @@ def run_dedup(
     LSH: `bands` x `rows` permutations (default 14 x 8); given only `threshold` (a Jaccard similarity
     in (0, 1)), the bands and rows datasketch's MinHashLSH picks for it from 112 permutations.
     `verify` drops candidate pairs whose estimated Jaccard is below `threshold` (by default the LSH
-    curve's midpoint (1/bands)^(1/rows), about 0.72 for 14 x 8). `config` is recorded in the manifest.
-    Stats: `funnel` (exact, then near), `lsh`, `clusters` (counts and sizes), `docs_in`, `docs_out`,
+    curve's midpoint (1/bands)^(1/rows), about 0.72 for 14 x 8); `threshold` with `bands`/`rows` has
+    no other use, so without `verify` it is an error. `seed`: 0 ... 2**32 - 1. `config` is recorded
+    in the manifest. Stats: `funnel` (exact, then near), `lsh` (bands, rows, num_perm, the curve's
+    `midpoint` and the `threshold`), `clusters` (counts and sizes), `docs_in`, `docs_out`,
     `seconds` (total), `step_seconds` (signatures, clusters, filter) and `docs_per_s`.
     """
-    bands, rows, threshold = _lsh_settings(bands, rows, threshold, shingle_size)
+    bands, rows, threshold = _lsh_settings(bands, rows, threshold, verify, shingle_size, seed)
     parts = input_parts(inputs, kinds=["docs"], required_columns=REQUIRED_COLUMNS)
-    lsh = {"bands": bands, "rows": rows, "num_perm": bands * rows, "threshold": round(threshold, 4)}
+    midpoint = (1 / bands) ** (1 / rows)  # about where the LSH S-curve makes a pair a likely candidate
+    threshold = midpoint if threshold is None else threshold
+    lsh = {"bands": bands, "rows": rows, "num_perm": bands * rows}
+    lsh |= {"midpoint": round(midpoint, 4), "threshold": round(threshold, 4)}
     config = {**(config or {}), "shingle_size": shingle_size, "seed": seed, "verify": verify, **lsh}
     permutations = minhash.permutations(bands * rows, seed)
     started = time.perf_counter()
@@ -119,8 +126,8 @@ def run_dedup(
         step_seconds["filter"] = elapsed - step_seconds["signatures"] - step_seconds["clusters"]
         stats = {
             "funnel": [
-                {"step": "dedup_exact", "in": n, "out": n - exact, "removed": {"dedup:exact_dup": exact}},
-                {"step": "dedup_near", "in": n - exact, "out": kept, "removed": {"dedup:near_dup": near}},
+                {"step": "dedup_exact", "in": n, "out": n - exact, "removed": {EXACT: exact}},
+                {"step": "dedup_near", "in": n - exact, "out": kept, "removed": {NEAR: near}},
             ],
             "lsh": lsh,
             "clusters": clusters,
@@ -135,15 +142,22 @@ def run_dedup(
 
 
 def _lsh_settings(
-    bands: int | None, rows: int | None, threshold: float | None, shingle_size: int
-) -> tuple[int, int, float]:
-    """Validated (bands, rows, verification threshold)."""
+    bands: int | None, rows: int | None, threshold: float | None, verify: bool, shingle_size: int, seed: int
+) -> tuple[int, int, float | None]:
+    """Validated (bands, rows, threshold) from the options."""
     if shingle_size < 1:
         raise UserError(f"--shingle-size must be at least 1 (got {shingle_size})")
+    if not 0 <= seed <= SEED_MAX:
+        raise UserError(f"--seed must be between 0 and {SEED_MAX} (got {seed})")
     if threshold is not None and not 0 < threshold < 1:
         raise UserError(f"--threshold must be a Jaccard similarity between 0 and 1 (got {threshold})")
     if threshold is not None and bands is None and rows is None:
         bands, rows = minhash.lsh_params(threshold, minhash.BANDS * minhash.ROWS)
+    elif threshold is not None and not verify:
+        raise UserError(
+            "--threshold with --bands/--rows does nothing without --verify (it is only the --verify "
+            "cut-off then): add --verify, or drop --bands/--rows to derive them from --threshold"
+        )
     bands = minhash.BANDS if bands is None else bands
     rows = minhash.ROWS if rows is None else rows
     for name, value in (("bands", bands), ("rows", rows)):
@@ -151,7 +165,7 @@ def _lsh_settings(
             raise UserError(f"--{name} must be at least 1 (got {value})")
     if bands * rows > 1024:
         raise UserError(f"--bands x --rows must be at most 1024 permutations (got {bands * rows})")
-    return bands, rows, threshold if threshold is not None else (1 / bands) ** (1 / rows)
+    return bands, rows, threshold
 
 
 # ------------------------------------------------------------------------------------ 1. signatures
@@ -210,7 +224,7 @@ def find_clusters(
     paths = [t["signatures"] for t in tasks]
     offsets = np.concatenate(([0], np.cumsum(shard_rows, dtype=np.int64)))
     n = int(offsets[-1])
-    ids = _read_column(paths, "id", pa.string())
+    ids = read_ids(paths)
     _check_unique_ids(ids, inputs)
     exact = _read_column(paths, "exact", pa.uint64()).to_numpy()
     empty = _read_column(paths, "empty", pa.bool_()).to_numpy(zero_copy_only=False)
@@ -263,8 +277,16 @@ def find_clusters(
 
 
 def _read_column(paths: list[str], column: str, type_: pa.DataType) -> pa.Array:
-    chunks = [pq.read_table(p, columns=[column]).column(column) for p in paths]
-    return pa.chunked_array([c for chunked in chunks for c in chunked.chunks], type_).combine_chunks()
+    """One column of all signature files as one array (each chunk cast to `type_`)."""
+    columns = [pq.read_table(p, columns=[column]).column(column) for p in paths]
+    chunks = [chunk.cast(type_) for chunked in columns for chunk in chunked.chunks]
+    return pa.chunked_array(chunks, type_).combine_chunks()
+
+
+def read_ids(paths: list[str]) -> pa.Array:
+    """All document ids, in input order, as `large_string`: its 64-bit offsets hold any number of ids,
+    where one `string` array stops at 2 GiB of ids (about 130 million documents of 16-char ids)."""
+    return _read_column(paths, "id", pa.large_string())
 
 
 def _check_unique_ids(ids: pa.Array, inputs: Sequence[str | Path]) -> None:
@@ -330,7 +352,7 @@ def _write_decisions(tasks, offsets, cluster, sizes, removed, is_exact, similari
     dup_of[removed] = kept_ids
     sim[removed] = similarity
     reason[removed] = [
-        f"dedup:exact_dup_of {k}" if e else f"dedup:near_dup_of {k} {s:.2f}"
+        f"{EXACT} {k}" if e else f"{NEAR} {k} {s:.2f}"
         for k, e, s in zip(kept_ids, is_exact, similarity, strict=True)
     ]
     for i, task in enumerate(tasks):

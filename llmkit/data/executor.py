@@ -72,11 +72,12 @@ def run_shards(
 ) -> list[dict]:
     """Run `fn` on every task; returns the results in task order.
 
-    `workers=1` runs in this process (no pool), which is also what tests and debuggers want.
+    `workers=None` means all cores; `workers=1` runs in this process (no pool), which is also what
+    tests and debuggers want.
     """
     if executor not in EXECUTORS:
         raise UserError(f"--executor must be one of {', '.join(EXECUTORS)} (got {executor!r})")
-    workers = workers or default_workers()
+    workers = default_workers() if workers is None else workers  # 0 is an error, never "all cores"
     if workers < 1:
         raise UserError(f"--workers must be at least 1 (got {workers})")
     if not tasks:
