@@ -3,15 +3,18 @@
 Task types, each one function `(model, tokenizer, task) -> (metrics, examples)`, detected from the
 task's data (or named in a suite file):
 
-- `lm`: loss, perplexity and bits per byte on a tokens artifact (its val split) or a raw text file
-  (also nats per character, which compares across tokenizers).
+- `lm`: loss, perplexity and bits per byte on a tokens artifact (its val split, which must not be
+  empty) or a raw text file (also nats per character, which compares across tokenizers).
 - `multiple_choice`: JSONL rows `{"context", "choices", "label"}`; `acc` picks the choice with the
   highest log-likelihood given the context, `acc_norm` divides it by the choice's length in
-  characters (lm-evaluation-harness conventions).
-- `exact_match`: JSONL rows `{"prompt", "answer"}` (prompt as text or chat messages) or a prompts
-  artifact; greedy generation in the chat template, then answer extraction (`#### N`, else the last
-  number, or `--answer-regex`) compared with the reference. With `--reward-model`, also the mean
-  reward of the answers and, with `--baseline CKPT`, the baseline's mean reward and the win rate.
+  characters. Choices are encoded as lm-evaluation-harness encodes them (`choice_logprobs`), so a
+  choice carries its own leading space (`" Celsius."`).
+- `exact_match`: JSONL rows `{"prompt", "answer"}` (prompt as text or chat messages; gsm8k's
+  `question` works too) or a prompts artifact; greedy generation in the chat template, then answer
+  extraction (`#### N`, else the last number, or `--answer-regex`) compared with the reference (a
+  gsm8k-style reference, `reasoning ... #### 42`, is reduced to what follows `#### `). With
+  `--reward-model`, also the mean reward of the answers and, with `--baseline CKPT`, the baseline's
+  mean reward and the win rate.
 
 The artifact's main table holds one row per (task, metric); `examples/` holds one row per example
 (prompt, response, target, score) so failures can be read.
@@ -54,10 +57,25 @@ class EvalConfig:
     max_examples: int | None = None  # per task; None: all
     max_new_tokens: int = 32
     batch_size: int = 8
-    answer_regex: str | None = None
+    answer_regex: str | re.Pattern | None = None  # compiled here, so a bad one fails before any model loads
     device: str = "auto"
     reward_model: str | Path | None = None  # with it, prompt tasks also report mean reward and win rate
     baseline: str | Path | None = None  # the checkpoint whose answers the win rate compares against
+
+    def __post_init__(self):
+        self.answer_regex = compile_answer_regex(self.answer_regex, "--answer-regex")
+
+
+def compile_answer_regex(pattern: str | re.Pattern | None, where: str) -> re.Pattern | None:
+    """`pattern` compiled; an invalid one is a UserError naming `where` it came from."""
+    if pattern is None or isinstance(pattern, re.Pattern):
+        return pattern
+    if not isinstance(pattern, str):
+        raise UserError(f"{where} must be a string regex (got {pattern!r})")
+    try:
+        return re.compile(pattern)
+    except re.error as e:
+        raise UserError(f"{where} {pattern!r} is not a valid regex: {e}") from e
 
 
 # --------------------------------------------------------------------------------------- tasks
@@ -93,6 +111,8 @@ def detect_task(path: str | Path, name: str | None = None, task_type: str | None
                 )
     if task_type not in TASK_TYPES:
         raise UserError(f"unknown task type {task_type!r} for {p} (types: {', '.join(TASK_TYPES)})")
+    if "answer_regex" in options:
+        options["answer_regex"] = compile_answer_regex(options["answer_regex"], f"answer_regex of task {p}")
     return Task(name or (p.stem if p.is_file() else p.name), p, task_type, options)
 
 
@@ -115,6 +135,8 @@ def read_suite(path: str | Path) -> list[Task]:
         path_ = Path(entry["path"])
         path_ = path_ if path_.is_absolute() or path_.exists() else p.parent / path_
         opts = {k: v for k, v in entry.items() if k not in ("path", "name", "type")}
+        if "answer_regex" in opts:
+            opts["answer_regex"] = compile_answer_regex(opts["answer_regex"], f"suite file {p}: answer_regex")
         tasks.append(detect_task(path_, entry.get("name"), entry.get("type"), **opts))
     return tasks
 
@@ -163,8 +185,13 @@ def eval_lm(model, tokenizer, task: Task, cfg: EvalConfig):
     seq_len = model.config.seq_len
     if task.path.is_dir():
         art = open_artifact(task.path, kinds=["tokens"])
-        files = parquet_files(art.path / "val") or parquet_files(art.path / "train")
-        docs = [r["input_ids"] for r in iter_rows(files, columns=["input_ids"])]
+        # Held-out loss only: training documents would flatter the model, so no falling back to train/.
+        docs = [r["input_ids"] for r in iter_rows(parquet_files(art.path / "val"), columns=["input_ids"])]
+        if not any(docs):
+            raise UserError(
+                f"task {task.name}: {task.path} has no validation tokens (its val/ split is empty); re-run "
+                "tokenize with --val-fraction (or, for a text file, --val-tail-fraction) above 0"
+            )
         if cfg.max_examples:
             docs = docs[: cfg.max_examples]
         stream = [t for d in docs for t in d]
@@ -199,8 +226,38 @@ def eval_lm(model, tokenizer, task: Task, cfg: EvalConfig):
     return metrics, []
 
 
-def eval_multiple_choice(model, tokenizer, task: Task, cfg: EvalConfig):
+def encode_pair(tokenizer, context: str, continuation: str) -> tuple[list[int], list[int]]:
+    """Context and continuation ids as lm-evaluation-harness encodes them (`_encode_pair`).
+
+    Trailing whitespace of the context moves to the continuation; context + continuation is encoded
+    as one string and split after the context's own token count, so the continuation's tokens are
+    the ones the model would read in running text. An empty context becomes `<|endoftext|>`, so the
+    first continuation token is scored too.
+    """
+    if not context:
+        return [tokenizer.eot_id], tokenizer.encode(continuation)
+    n_spaces = len(context) - len(context.rstrip())
+    if n_spaces:
+        context, continuation = context[:-n_spaces], context[-n_spaces:] + continuation
+    whole = tokenizer.encode(context + continuation)
+    n_context = len(tokenizer.encode(context))
+    return whole[:n_context], whole[n_context:]
+
+
+def choice_logprobs(model, tokenizer, context: str, choices: list[str]) -> list[float]:
+    """Log-likelihood (nats) of each choice as the continuation of `context` (`encode_pair`); when
+    the whole does not fit the model's context, the start of the context is cut off."""
     seq_len = model.config.seq_len
+    sequences, starts = [], []
+    for choice in choices:
+        ctx, cont = encode_pair(tokenizer, context, choice)
+        seq = (ctx + cont)[-(seq_len + 1) :]  # keep the end: the continuation and as much context as fits
+        sequences.append(seq)
+        starts.append(max(1, len(seq) - len(cont)))
+    return sequence_logprobs(model, sequences, starts)
+
+
+def eval_multiple_choice(model, tokenizer, task: Task, cfg: EvalConfig):
     correct = correct_norm = 0
     examples = []
     for i, row in enumerate(read_jsonl(task.path, limit=cfg.max_examples)):
@@ -209,29 +266,25 @@ def eval_multiple_choice(model, tokenizer, task: Task, cfg: EvalConfig):
             not isinstance(context, str)
             or not isinstance(choices, list)
             or not choices
+            or not all(isinstance(c, str) and c for c in choices)
+            or isinstance(label, bool)  # a bool is an int in Python; `true` is not an index
             or not isinstance(label, int)
             or not 0 <= label < len(choices)
         ):
             raise UserError(
-                f"{task.path}: row {i + 1} needs a string context, a non-empty choices list and an integer label indexing it"
+                f"{task.path}: row {i + 1} needs a string context, a list of non-empty string choices "
+                "and an integer label indexing it"
             )
-        ctx = tokenizer.encode(context)
-        sequences, starts = [], []
-        for choice in choices:
-            cont = tokenizer.encode(str(choice))
-            seq = (ctx + cont)[-(seq_len + 1) :]  # keep the end: the continuation and as much context as fits
-            sequences.append(seq)
-            starts.append(max(1, len(seq) - len(cont)))
-        lls = sequence_logprobs(model, sequences, starts)
+        lls = choice_logprobs(model, tokenizer, context, choices)
         pick = max(range(len(choices)), key=lambda c: lls[c])
-        pick_norm = max(range(len(choices)), key=lambda c: lls[c] / max(1, len(str(choices[c]))))
+        pick_norm = max(range(len(choices)), key=lambda c: lls[c] / max(1, len(choices[c])))
         correct += pick == label
         correct_norm += pick_norm == label
         examples.append(
             {
                 "prompt": context,
-                "response": str(choices[pick]),
-                "target": str(choices[label]),
+                "response": choices[pick],
+                "target": choices[label],
                 "score": float(pick == label),
             }
         )
@@ -244,16 +297,25 @@ def eval_multiple_choice(model, tokenizer, task: Task, cfg: EvalConfig):
 NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 
 
-def extract_answer(text: str, regex: str | None = None) -> str | None:
+def extract_answer(text: str, regex: str | re.Pattern | None = None) -> str | None:
     """The answer in a response: a regex's first group, else the number after '####', else the last number."""
     if regex:
         m = re.search(regex, text)
-        return (m.group(1) if m.groups() else m.group(0)).strip() if m else None
+        answer = (m.group(1) if m.re.groups else m.group(0)) if m else None
+        return answer.strip() if answer is not None else None  # an optional group may match nothing
     if "####" in text:
         m = NUMBER.search(text.split("####", 1)[1])
         return m.group(0).replace(",", "") if m else None
     numbers = NUMBER.findall(text)
     return numbers[-1].replace(",", "") if numbers else None
+
+
+def reference_answer(answer: str) -> str:
+    """The reference a response's answer is compared with. A gsm8k-style answer (`reasoning ... #### 42`)
+    is reduced as a response is: the number after `####`, or the text after `#### ` if it has none."""
+    if "#### " not in answer:
+        return answer
+    return extract_answer(answer) or answer.split("#### ", 1)[1].strip()
 
 
 def answers_match(predicted: str | None, target: str) -> bool:
@@ -277,7 +339,7 @@ def exact_match_rows(task: Task, limit: int | None):
         messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
         if not messages or row.get("answer") is None:
             raise UserError(f"{task.path}: row {i + 1} needs a prompt and an answer")
-        yield messages, str(row["answer"])
+        yield messages, reference_answer(str(row["answer"]))
 
 
 def exact_match(
@@ -286,7 +348,7 @@ def exact_match(
     rows: list[tuple[list[dict], str]],
     max_new_tokens: int,
     batch_size: int,
-    regex: str | None = None,
+    regex: str | re.Pattern | None = None,
 ):
     """Greedy answers to chat prompts scored against reference answers: (accuracy, per-example rows)."""
     from llmkit.sampling import SamplingConfig, generate
@@ -445,9 +507,13 @@ def run_eval(
         )
 
 
-def compare(current: dict, other_dir: str | Path) -> list[dict]:
-    """Rows {task, metric, value, other, delta} for metrics present in both eval artifacts."""
-    other = open_artifact(other_dir, kinds=["eval"]).manifest["stats"]["metrics"]
+def read_eval_metrics(path: str | Path) -> dict[str, dict]:
+    """`{task: {metric: value}}` of an eval artifact (a UserError if `path` is not one)."""
+    return open_artifact(path, kinds=["eval"]).manifest["stats"]["metrics"]
+
+
+def compare(current: dict, other: dict) -> list[dict]:
+    """Rows {task, metric, value, other, delta} for the metrics present in both `{task: {metric: value}}`."""
     rows = []
     for task, metrics in current.items():
         for metric, value in metrics.items():

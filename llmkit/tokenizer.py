@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -43,6 +44,7 @@ SPECIAL_TOKENS = ("<|endoftext|>", "<|pad|>", "<|im_start|>", "<|im_sep|>", "<|i
 SPLIT_PATTERN = r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]++[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+"""
 MIN_VOCAB_SIZE = len(SPECIAL_TOKENS) + 256 + 1  # specials, the 256 bytes, at least one merge
 TOKENIZER_FILE = "tokenizer.json"
+PIECE_CHARS = 1 << 20  # training reads long documents in pieces of this many characters
 TOKENS_SCHEMA = pa.schema([("id", pa.string()), ("input_ids", pa.list_(pa.int32()))])
 
 
@@ -334,7 +336,7 @@ def iter_documents(
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError as e:
             raise UserError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start})") from e
-        cut = int(len(text) * (1 - val_tail_fraction))
+        cut = _tail_start(len(text), val_tail_fraction)
         parts = [(text[:cut], False), (text[cut:], True)]
         parts = [(t, v) for t, v in parts if t]
         yield DocumentBatch([path.stem] * len(parts), [t for t, _ in parts], [v for _, v in parts])
@@ -355,6 +357,11 @@ def iter_documents(
             ids = [str(row + i) for i in range(len(texts))]
         row += len(texts)
         yield DocumentBatch(ids, texts, [in_val_split(i, val_fraction) for i in ids])
+
+
+def _tail_start(n_chars: int, val_tail_fraction: float) -> int:
+    """Where a text file's validation tail starts (a character index): the same cut in every stage."""
+    return int(n_chars * (1 - val_tail_fraction))
 
 
 def _check_fraction(name: str, value: float) -> None:
@@ -493,6 +500,11 @@ def _training_texts(
     """Training text for the BPE trainer, counted into `read`; validation documents go to
     `read.heldout` instead (up to `heldout_chars`). After `max_chars`, reading goes on only until the
     held-out sample is full."""
+    if _is_text_file(input_path):
+        yield from _text_file_training_texts(input_path, val_tail_fraction, max_chars, heldout_chars, read)
+        progress.update(bar, advance=count_documents(input_path, val_tail_fraction))
+        progress.update(bar, description="merging pairs")
+        return
     for batch in iter_documents(input_path, val_fraction, val_tail_fraction):
         for text, is_val in zip(batch.texts, batch.is_val, strict=True):
             if is_val:
@@ -507,12 +519,50 @@ def _training_texts(
             read.docs += 1
             read.chars += len(text)
             read.bytes += len(text.encode("utf-8", "replace"))
-            # A long document (a book) goes in 1M-char pieces so the trainer's counting stays parallel.
-            yield from (_valid_unicode(text[i : i + (1 << 20)]) for i in range(0, len(text), 1 << 20))
+            # A long document goes in pieces so the trainer's counting stays parallel.
+            yield from (_valid_unicode(text[i : i + PIECE_CHARS]) for i in range(0, len(text), PIECE_CHARS))
         progress.update(bar, advance=len(batch.texts), unit=f"docs  {read.chars / 1e6:.1f}M chars")
         if max_chars is not None and read.chars >= max_chars and read.heldout_chars >= heldout_chars:
             break
     progress.update(bar, description="merging pairs")  # the trainer merges once the input is read
+
+
+def _text_file_training_texts(
+    path: Path, val_tail_fraction: float, max_chars: int | None, heldout_chars: int, read: _TrainingRead
+) -> Iterator[str]:
+    """A plain text file's training text, streamed in `PIECE_CHARS` pieces and never held whole.
+
+    The file is one document split as `iter_documents` splits it (head for training, the last
+    `val_tail_fraction` of characters held out), so a first pass counts its characters to place the
+    cut; the second yields the head (at most `max_chars`) in the same pieces a whole-file read would
+    give (so the tokenizer is the same), skips to the tail, and keeps its first `heldout_chars`.
+    """
+
+    def pieces(f, n_chars: float) -> Iterator[str]:
+        while n_chars > 0 and (piece := f.read(min(PIECE_CHARS, n_chars))):
+            n_chars -= len(piece)
+            yield piece
+
+    # Text mode with universal newlines, as `Path.read_text` (and so `tokenize`) reads the file.
+    try:
+        with open(path, encoding="utf-8") as f:
+            # no tail: nothing to place, so no counting pass
+            n_chars = sum(map(len, pieces(f, math.inf))) if val_tail_fraction else math.inf
+            cut = _tail_start(n_chars, val_tail_fraction) if val_tail_fraction else n_chars
+            f.seek(0)
+            head = cut if max_chars is None else min(cut, max_chars)
+            for piece in pieces(f, head):
+                read.chars += len(piece)
+                read.bytes += len(piece.encode("utf-8"))
+                yield _valid_unicode(piece)
+            read.docs = int(read.chars > 0)
+            if val_tail_fraction and heldout_chars:
+                for _ in pieces(f, cut - read.chars):  # the rest of the head, unread
+                    pass
+                tail = f.read(min(heldout_chars, n_chars - cut))
+                read.heldout, read.heldout_chars = ([tail] if tail else []), len(tail)
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path} is not UTF-8 text ({e.reason})") from e
 
 
 def _rewrite_in_tiktoken_form(hf):

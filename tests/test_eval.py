@@ -1,9 +1,11 @@
-"""`llmkit eval`: numbers checked by hand on a model whose next-token distribution is uniform."""
+"""`llmkit eval`: numbers checked by hand, on a model whose next-token distribution is uniform and on a
+random model whose log-likelihoods are recomputed from its full-sequence logits."""
 
 from __future__ import annotations
 
 import json
 import math
+import shutil
 
 import pytest
 import torch
@@ -11,7 +13,17 @@ from conftest import assert_one_line_error, make_checkpoint, make_tokenizer, run
 
 from llmkit.artifacts import iter_rows, open_artifact, save_checkpoint
 from llmkit.errors import UserError
-from llmkit.eval import EvalConfig, answers_match, detect_task, extract_answer, read_suite, run_eval
+from llmkit.eval import (
+    EvalConfig,
+    answers_match,
+    choice_logprobs,
+    detect_task,
+    encode_pair,
+    extract_answer,
+    read_suite,
+    reference_answer,
+    run_eval,
+)
 from llmkit.model import Transformer, model_config
 
 
@@ -78,6 +90,71 @@ def test_multiple_choice_acc_and_acc_norm_differ_as_computed_by_hand(tmp_path, t
     assert [e["score"] for e in examples] == [0.0, 1.0, 0.0]
 
 
+def hand_logprob(model, context: list[int], continuation: list[int]) -> float:
+    """log p(continuation | context) from one forward pass over the whole sequence: the logits at
+    position i predict token i + 1, so continuation token j is read at len(context) - 1 + j."""
+    with torch.no_grad():
+        logprobs = model(torch.tensor([context + continuation]))[0].log_softmax(-1)
+    return sum(logprobs[len(context) - 1 + j, t].item() for j, t in enumerate(continuation))
+
+
+def test_log_likelihoods_and_loss_match_a_random_model_computed_by_hand(tmp_path, tokenizer):
+    # A random model gives every position a different distribution, so reading the logits one position
+    # off (the classic bug) changes every number below; a uniform model could not tell.
+    model = make_checkpoint(tmp_path / "random", tokenizer, seq_len=64, seed=5)
+    rows = [
+        ("The river runs past the", [" old mill", " grain", " bread rises"]),
+        ("Bread rises slowly in a", [" warm kitchen", " river", " postcard"]),
+        ("", [" The miller", " Zürich", " 42 sacks"]),  # empty context: scored after <|endoftext|>
+    ]
+    expected = []
+    for context, choices in rows:
+        ctx = tokenizer.encode(context) if context else [tokenizer.eot_id]
+        lls = []
+        for choice in choices:
+            cont = tokenizer.encode(choice)
+            assert not context or tokenizer.encode(context + choice) == ctx + cont  # one encoding either way
+            lls.append(hand_logprob(model, ctx, cont))
+        assert choice_logprobs(model, tokenizer, context, choices) == pytest.approx(lls, abs=1e-4)
+        expected.append(lls)
+    # labels: the best choice twice, the worst once, so acc is neither 0 nor 1
+    labels = [max(range(3), key=lambda c: lls[c]) for lls in expected[:2]]
+    labels.append(min(range(3), key=lambda c: expected[2][c]))
+    picks_norm = [
+        max(range(3), key=lambda c: lls[c] / len(choices[c]))
+        for lls, (_, choices) in zip(expected, rows, strict=True)
+    ]
+    (tmp_path / "mc.jsonl").write_text(
+        "".join(
+            json.dumps({"context": c, "choices": ch, "label": label}) + "\n"
+            for (c, ch), label in zip(rows, labels, strict=True)
+        )
+    )
+    text = "The miller counts 1234 sacks of grain each autumn."
+    (tmp_path / "t.txt").write_text(text)
+    ids = tokenizer.encode(text)
+    with torch.no_grad():
+        logprobs = model(torch.tensor([ids]))[0].log_softmax(-1)
+    loss = -sum(logprobs[i, ids[i + 1]].item() for i in range(len(ids) - 1)) / (len(ids) - 1)
+
+    tasks = [detect_task(tmp_path / "mc.jsonl"), detect_task(tmp_path / "t.txt")]
+    m = run_eval(tmp_path / "random", tasks, tmp_path / "out", EvalConfig(batch_size=2))["stats"]["metrics"]
+    assert m["mc"]["acc"] == pytest.approx(2 / 3)
+    assert m["mc"]["acc_norm"] == pytest.approx(
+        sum(p == lab for p, lab in zip(picks_norm, labels, strict=True)) / 3
+    )
+    assert m["t"]["loss"] == pytest.approx(loss, rel=1e-5) and m["t"]["tokens"] == len(ids) - 1
+
+
+def test_choices_are_encoded_as_lm_evaluation_harness_does(tokenizer):
+    # trailing whitespace of the context moves to the continuation; an empty context is <|endoftext|>
+    assert encode_pair(tokenizer, "Q: sky colour? A: ", "blue") == (
+        tokenizer.encode("Q: sky colour? A:"),
+        tokenizer.encode(" blue"),
+    )
+    assert encode_pair(tokenizer, "", " blue") == ([tokenizer.eot_id], tokenizer.encode(" blue"))
+
+
 def test_exact_match_extraction_rules():
     assert extract_answer("so the total is 12 apples, then 19.") == "19"
     assert extract_answer("work: 3 + 4 = 7\n#### 7 apples") == "7"
@@ -86,6 +163,41 @@ def test_exact_match_extraction_rules():
     assert extract_answer("Answer: blue.", regex=r"Answer: (\w+)") == "blue"
     assert answers_match("42", "42.0") and answers_match("Blue", "blue") and not answers_match(None, "1")
     assert not answers_match("41", "42")
+    assert (
+        extract_answer("no match here", regex=r"(a)?b") is None
+        and extract_answer("b", regex=r"(a)?b") is None
+    )
+    # gsm8k-style references keep what follows '#### '
+    assert reference_answer("48 / 2 = 24 clips in May.\n#### 72") == "72"
+    assert reference_answer("1,000 + 234\n#### 1,234") == "1234"
+    assert reference_answer("the sky\n#### blue") == "blue" and reference_answer(" 7 ") == " 7 "
+
+
+def test_gsm8k_style_rows_score_on_the_extracted_reference(tmp_path, uniform_ckpt, tokenizer, monkeypatch):
+    rows = [
+        ("She has 40 + 2 = 42 apples.\n#### 42", "#### 42", 1.0),
+        ("6 * 7 = 42\n#### 42", "So the total is 42.", 1.0),
+        ("20 + 22 = 42\n#### 42", "#### 41", 0.0),
+        ("1,000 + 234 = 1,234\n#### 1,234", "It is 1234", 1.0),
+    ]
+    (tmp_path / "gsm.jsonl").write_text(
+        "".join(json.dumps({"question": f"q{i}", "answer": a}) + "\n" for i, (a, _, _) in enumerate(rows))
+    )
+    responses = iter(tokenizer.encode(r) for _, r, _ in rows)
+    # the model's answers, fixed: what is tested is the scoring, not the (untrained) model
+    monkeypatch.setattr(
+        "llmkit.sampling.generate", lambda model, prompts, *a, **k: [next(responses) for _ in prompts]
+    )
+    task = detect_task(tmp_path / "gsm.jsonl")
+    m = run_eval(uniform_ckpt, [task], tmp_path / "out", EvalConfig(max_new_tokens=8))
+    assert m["stats"]["metrics"]["gsm"] == {"exact_match": 0.75, "examples": 4}
+    examples = list(iter_rows((tmp_path / "out" / "examples").glob("*.parquet")))
+    assert [(e["target"], e["score"]) for e in examples] == [
+        ("42", 1.0),
+        ("42", 1.0),
+        ("42", 0.0),
+        ("1234", 1.0),
+    ]
 
 
 def test_exact_match_task_from_prompts_and_report_rows(tmp_path, tokenizer, uniform_ckpt):
@@ -121,6 +233,15 @@ def test_eval_on_a_tokens_artifact_uses_its_val_split(tmp_path, tokenizer, unifo
     assert m["tokens"] == len(val) - 1 and m["loss"] == pytest.approx(
         math.log(tokenizer.vocab_size), rel=1e-5
     )
+    # no validation tokens: an error, never a silent fall-back to the training split
+    tokenize_docs(
+        tmp_path / "book.txt", tokenizer.path, tmp_path / "no-val", val_tail_fraction=0.0, show_progress=False
+    )
+    for remove_val in (False, True):  # val/ with an empty part, as tokenize writes it; then no val/ at all
+        if remove_val:
+            shutil.rmtree(tmp_path / "no-val" / "val")
+        with pytest.raises(UserError, match="no validation tokens"):
+            run_eval(uniform_ckpt, [detect_task(tmp_path / "no-val")], tmp_path / "out2", EvalConfig())
 
 
 def test_suite_file_and_compare(tmp_path, tokenizer, uniform_ckpt):
@@ -137,6 +258,11 @@ def test_suite_file_and_compare(tmp_path, tokenizer, uniform_ckpt):
     )
     assert r.returncode == 0, r.stderr
     assert "delta" in r.stdout and "bits_per_byte" in r.stdout
+    r = run_cli("eval", other, tmp_path / "a.txt", "-o", tmp_path / "e3", "--compare", tmp_path / "e1")
+    assert r.returncode == 0, r.stderr  # task "a" is not in e1 (it named the task "bread"): a warning
+    assert (
+        r.stderr.strip() == f"warning: {tmp_path / 'e1'} shares no task and metric with this eval; no deltas"
+    )
 
 
 def test_eval_bad_inputs(tmp_path, tokenizer, uniform_ckpt):
@@ -151,6 +277,8 @@ def test_eval_bad_inputs(tmp_path, tokenizer, uniform_ckpt):
     fails("broken.jsonl:2 is not valid JSON", tmp_path / "broken.jsonl")
     (tmp_path / "badlabel.jsonl").write_text('{"context": "a", "choices": ["b"], "label": 3}\n')
     fails("integer label", tmp_path / "badlabel.jsonl")
+    (tmp_path / "boollabel.jsonl").write_text('{"context": "a", "choices": [" b", " c"], "label": true}\n')
+    fails("integer label", tmp_path / "boollabel.jsonl")  # in Python True == 1, but it is no index
     fails("does not exist", tmp_path / "missing.jsonl")
     fails("at least one task")
     (tmp_path / "qa.jsonl").write_text('{"prompt": "2+2?", "answer": "4"}\n')
@@ -158,12 +286,27 @@ def test_eval_bad_inputs(tmp_path, tokenizer, uniform_ckpt):
     fails("greater than 0", tmp_path / "qa.jsonl", batch_size=0)
     (tmp_path / "empty.txt").write_text("")
     fails("fewer than 2 tokens", tmp_path / "empty.txt")
+    with pytest.raises(UserError, match="--answer-regex '\\(' is not a valid regex"):
+        EvalConfig(answer_regex="(")
+    (tmp_path / "suite.toml").write_text('[[tasks]]\npath = "qa.jsonl"\nanswer_regex = "(unclosed"\n')
+    with pytest.raises(UserError, match="suite.toml: answer_regex '\\(unclosed' is not a valid regex"):
+        read_suite(tmp_path / "suite.toml")
     # through the CLI: one line, exit 2, nothing written
     assert_one_line_error(
         run_cli("eval", tmp_path / "qa.jsonl", tmp_path / "qa.jsonl", "-o", tmp_path / "o"),
         "not an llmkit artifact",
     )
-    assert not (tmp_path / "o").exists()
+    # a bad regex and a bad --compare fail before any model loads (this checkpoint does not exist)
+    no_ckpt = tmp_path / "no-such-checkpoint"
+    assert_one_line_error(
+        run_cli("eval", no_ckpt, tmp_path / "qa.jsonl", "--answer-regex", "(", "-o", tmp_path / "o"),
+        "--answer-regex '(' is not a valid regex",
+    )
+    assert_one_line_error(
+        run_cli("eval", no_ckpt, tmp_path / "qa.jsonl", "--compare", uniform_ckpt, "-o", tmp_path / "o"),
+        "'checkpoint' artifact",
+    )
+    assert not (tmp_path / "o").exists() and not (tmp_path / "o.partial").exists()
 
 
 def test_reward_model_mean_reward_and_win_rate(tmp_path, tokenizer, uniform_ckpt):

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
+import re
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -17,8 +20,11 @@ from tokenizers import Tokenizer as HFTokenizer
 from llmkit.artifacts import ArtifactWriter, ParquetPartWriter, read_manifest
 from llmkit.errors import UserError
 from llmkit.tokenizer import (
+    CHAR_TO_BYTE,
     MIN_VOCAB_SIZE,
     SPECIAL_TOKENS,
+    _rewrite_in_tiktoken_form,
+    _train_bpe,
     in_val_split,
     load_tokenizer,
     tokenize_docs,
@@ -149,6 +155,53 @@ def test_max_chars_limits_training_text(tmp_path, docs_dir):
     stats = train_tokenizer(docs_dir, tmp_path / "t", vocab_size=300, max_chars=5000, show_progress=False)
     assert stats["training_chars"] == 5000
     assert read_manifest(tmp_path / "t")["config"]["max_chars"] == 5000
+
+
+def test_digits_merge_in_groups_of_at_most_three(tmp_path):
+    """GPT-4's split cuts digit runs into groups of at most 3 before BPE, so no token spans 4 digits,
+    even when the training text repeats long numbers that BPE would otherwise learn whole."""
+    rng = random.Random(3)
+    numbers = ["12345678", "2024", "1000000", "3.14159"] * 300 + [
+        str(rng.randint(0, 10**9)) for _ in range(600)
+    ]
+    rng.shuffle(numbers)
+    (tmp_path / "digits.txt").write_text(" ".join(numbers) + "\n", encoding="utf-8")
+    train_tokenizer(tmp_path / "digits.txt", tmp_path / "tok", vocab_size=600, show_progress=False)
+    tok = load_tokenizer(tmp_path / "tok")
+    vocab = [
+        bytes(CHAR_TO_BYTE[c] for c in tok.id_to_token(i)) for i in range(len(SPECIAL_TOKENS), tok.vocab_size)
+    ]
+    assert b"123" in vocab and b"2024" not in vocab  # digit merges were learned, up to 3 digits
+    assert not [t for t in vocab if re.search(rb"[0-9]{4}", t)]
+    pieces = [tok.decode([i]) for i in tok.encode("12345678")]
+    assert "".join(pieces) == "12345678" and max(map(len, pieces)) <= 3
+    assert {3, 6} <= set(itertools.accumulate(map(len, pieces)))  # cuts at 123|456|78
+
+
+def test_text_file_training_streams_and_trains_as_on_the_whole_text(tmp_path, monkeypatch):
+    """A text file is read in pieces, never whole, and gives the tokenizer the whole head would."""
+    import llmkit.tokenizer as tokenizer_module
+
+    book = tmp_path / "book.txt"
+    book.write_bytes("".join(f"Line {i}: ça, 東京 — 4{i}.\r\n" for i in range(400)).encode("utf-8"))
+    read_text = Path.read_text
+
+    def never_whole(path, *args, **kwargs):
+        assert path != book, "the text file was read whole"
+        return read_text(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", never_whole)
+    monkeypatch.setattr(tokenizer_module, "PIECE_CHARS", 1000)
+    stats = train_tokenizer(book, tmp_path / "tok", vocab_size=400, max_chars=7500, show_progress=False)
+
+    text = book.read_bytes().decode("utf-8").replace("\r\n", "\n")  # universal newlines, as read_text
+    cut = int(len(text) * 0.9)
+    assert (stats["training_chars"], stats["heldout_chars"]) == (7500, len(text) - cut)
+    head = text[:7500]
+    expected = _rewrite_in_tiktoken_form(
+        _train_bpe(iter([head[i : i + 1000] for i in range(0, 7500, 1000)]), 400)
+    )
+    assert json.loads((tmp_path / "tok" / "tokenizer.json").read_text()) == json.loads(expected.to_str())
 
 
 # --------------------------------------------------------------------------------------- encoding
