@@ -1,10 +1,12 @@
 # llmkit: set-up, the demo pipeline, tests, lint and benchmarks.
 #   make demo    create .venv, install, run the pipeline on sample_data/ into runs/demo/
 #   make test    create .venv, install with dev extras, run the test suite
-# Knobs: PYTHON=python3.11  TORCH="torch==2.13.0"  RUN=runs/demo  WORKERS=2
+# Knobs: PYTHON=python3.11  TORCH="torch==2.13.0"  TORCH_INDEX=https://download.pytorch.org/whl/cpu
+#        RUN=runs/demo  WORKERS=2
 
 PYTHON  ?= python3
 TORCH   ?= torch==2.13.0
+TORCH_INDEX ?=
 VENV    ?= .venv
 RUN     ?= runs/demo
 WORKERS ?= 2
@@ -16,14 +18,22 @@ LLMKIT  := $(BIN)/llmkit
 .PHONY: setup setup-dev demo report test lint bench clean distclean
 
 # The venv is cached: each stamp depends on pyproject.toml, so a second `make` installs nothing.
-# torch is installed first, pinned, so the resolver never pulls a multi-gigabyte CUDA build.
+# torch is installed first, pinned, so the resolver never picks a torch build by itself. Its stamp is
+# named after TORCH and TORCH_INDEX, so changing either (`make setup TORCH=torch==2.5.1`) reinstalls
+# torch, and setting them back to an earlier value does too.
+TORCH_STAMP := $(VENV)/.torch-$(shell printf '%s' '$(TORCH) $(TORCH_INDEX)' | cksum | cut -d' ' -f1)
+
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "llmkit needs Python >= 3.11 (set PYTHON=...)"'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet "$(TORCH)"
+$(TORCH_STAMP): | $(BIN)/python
+	@rm -f $(VENV)/.torch-*
+	$(BIN)/pip install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX) )"$(TORCH)"
+	@touch $@
+
+$(VENV)/.installed: pyproject.toml $(TORCH_STAMP) | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 	@touch $@
 
@@ -104,10 +114,10 @@ demo: $(VENV)/.installed $(RUN)/eval-dpo/manifest.json $(RUN)/generations/manife
 
 # The report card of the demo run: data funnel, tokenizer, training curves, evals, generations.
 report: demo
-	$(LLMKIT) report $(RUN)
+	$(LLMKIT) report $(RUN) --force
 
 $(RUN)/curves.png: $(RUN)/base/manifest.json $(RUN)/sft/manifest.json $(RUN)/ppo/manifest.json
-	$(LLMKIT) plot $(RUN)/base $(RUN)/sft $(RUN)/ppo -o $@
+	$(LLMKIT) plot $(RUN)/base $(RUN)/sft $(RUN)/ppo -o $@ --force
 
 $(RUN)/hf/config.json: $(RUN)/sft/manifest.json
 	$(LLMKIT) export $(RUN)/sft $(RUN)/hf --format hf --force

@@ -15,10 +15,13 @@ import tomllib
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 from rich.console import Console
 from rich.markup import escape
+
+# typer (>= 0.29) vendors its own click: its usage errors are these classes, not the `click` package's
+from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+from typer.core import TyperGroup
 
 from llmkit import __version__
 from llmkit.errors import UserError
@@ -46,29 +49,57 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-def load_config_file(path: Path) -> dict[str, dict]:
-    """Read a TOML config: one table per command; keys may use dashes or underscores."""
+def load_config_file(path: Path, group: TyperGroup, ctx: typer.Context) -> dict[str, dict]:
+    """Read a TOML config into click's default_map: {command: {parameter name: value}}.
+
+    A table per command; a key is an option's flag name (`max-pii`, `json`) or its parameter name,
+    with dashes or underscores. Unknown tables, unknown options and values the flag would refuse are
+    errors here, so a typo never silently falls back to the default.
+    """
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as e:
         raise UserError(f"config file {path} does not exist") from e
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise UserError(f"config file {path} is not valid TOML: {e}") from e
-    known = set(app_command_names())
     tables = {}
     for stage, table in data.items():
         if not isinstance(table, dict):
-            raise UserError(f"config file {path}: '{stage}' must be a table like [{stage}]")
-        if stage not in known:
-            raise UserError(
-                f"config file {path}: unknown command [{stage}] (commands: {', '.join(sorted(known))})"
-            )
-        tables[stage] = {k.replace("-", "_"): v for k, v in table.items()}
+            raise UserError(f"{path}: '{stage}' must be a table like [{stage}]")
+        command = group.get_command(ctx, stage)
+        if command is None:
+            known = ", ".join(sorted(group.list_commands(ctx)))
+            raise UserError(f"{path}: unknown command [{stage}] (commands: {known})")
+        options = config_keys(command)
+        tables[stage] = {}
+        for key, value in table.items():
+            param = options.get(key.replace("_", "-"))
+            if param is None:
+                names = ", ".join(sorted({flag_name(p) for p in options.values()}))
+                raise UserError(f"{path}: unknown option '{key}' in [{stage}] (options: {names})")
+            if param.multiple and not isinstance(value, list):
+                value = [value]  # `label = "a"` for a repeatable option
+            try:
+                param.process_value(ctx, value)  # the same conversion the flag goes through
+            except typer.BadParameter as e:
+                raise UserError(f"{path}: bad value for '{key}' in [{stage}]: {e.message}") from e
+            tables[stage][param.name] = value
     return tables
 
 
-def app_command_names() -> list[str]:
-    return [c.name or c.callback.__name__.replace("_", "-") for c in app.registered_commands]
+def flag_name(param) -> str:
+    """An option's long flag without dashes, e.g. `max-pii` for --max-pii."""
+    return next((o[2:] for o in param.opts if o.startswith("--")), param.name.replace("_", "-"))
+
+
+def config_keys(command) -> dict:
+    """Each option of a command under every key a config may use: flag and parameter name, dashed."""
+    keys = {}
+    for param in command.params:
+        if param.param_type_name == "option":  # positional arguments come from the command line
+            for name in (param.name, flag_name(param)):
+                keys[name.replace("_", "-")] = param
+    return keys
 
 
 @app.callback()
@@ -84,12 +115,18 @@ def main_options(
 ) -> None:
     """Build a language model end to end: crawl, curate, tokenize, pretrain, post-train, evaluate."""
     if config is not None:
-        ctx.default_map = load_config_file(config)
+        ctx.default_map = load_config_file(config, ctx.command, ctx)
 
 
 def resolved_config(ctx: typer.Context, exclude: tuple[str, ...] = ("out", "force")) -> dict:
     """The command's effective options (config file merged with flags), for the manifest."""
     return {k: v for k, v in ctx.params.items() if k not in exclude}
+
+
+def refuse_existing(out: Path, force: bool) -> None:
+    """A single-file output (a plot, a report) is never overwritten without --force, like an artifact."""
+    if out.exists() and not force:
+        raise UserError(f"{out} already exists; pass --force to overwrite it")
 
 
 def check_positive(**values: float | int | None) -> None:
@@ -166,6 +203,13 @@ def crawl(
         int,
         typer.Option("--max-record-bytes", help="Payload bytes read per record; larger records are skipped."),
     ] = 10 * 1024 * 1024,
+    pages_per_part: Annotated[
+        int,
+        typer.Option(
+            "--pages-per-part",
+            help="Pages per output part: a big WARC becomes several shards for the later stages.",
+        ),
+    ] = 2000,
     workers: Workers = None,
     executor: Executor = "local",
     ray_address: RayAddress = None,
@@ -184,7 +228,9 @@ def crawl(
     """
     from llmkit.data.crawl import run_crawl
 
-    check_positive(cc_files=cc_files, max_record_bytes=max_record_bytes, workers=workers)
+    check_positive(
+        cc_files=cc_files, max_record_bytes=max_record_bytes, pages_per_part=pages_per_part, workers=workers
+    )
     stats = run_crawl(
         inputs or [],
         out,
@@ -193,6 +239,7 @@ def crawl(
         cc_files=cc_files,
         cc_base_url=cc_base_url,
         max_record_bytes=max_record_bytes,
+        pages_per_part=pages_per_part,
         workers=workers,
         executor=executor,
         ray_address=ray_address,
@@ -486,10 +533,11 @@ def dedup(
         float | None,
         typer.Option(
             "--threshold",
-            help="Target Jaccard similarity: sets --bands/--rows unless given; the --verify cut-off.",
+            help="Target Jaccard similarity: sets --bands/--rows (unless given, then it needs --verify); "
+            "the --verify cut-off.",
         ),
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the MinHash permutations.")] = 1,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the MinHash permutations (0 to 2**32-1).")] = 1,
     verify: Annotated[
         bool,
         typer.Option("--verify", help="Drop candidate pairs whose estimated Jaccard is below the threshold."),
@@ -508,6 +556,7 @@ def dedup(
     """
     from llmkit.data.dedup import run_dedup
 
+    check_positive(workers=workers)
     stats = run_dedup(
         inputs,
         out,
@@ -528,7 +577,8 @@ def dedup(
     console.print(
         f"{c['clusters']:,} duplicate clusters ({c['docs_in_clusters']:,} docs, largest {c['largest_cluster']:,}), "
         f"{c['candidate_pairs']:,} candidate pairs; LSH {lsh['bands']} bands × {lsh['rows']} rows "
-        f"(threshold ≈ {lsh['threshold']})"
+        f"(S-curve midpoint (1/bands)^(1/rows) = {lsh['midpoint']})"
+        + (f"; --verify cut-off {lsh['threshold']}" if verify else "")
     )
 
 
@@ -1494,7 +1544,10 @@ def eval_(
         ),
     ] = None,
     suite: Annotated[
-        Path | None, typer.Option("--suite", help="TOML file with [[tasks]] entries (path, name, type).")
+        Path | None,
+        typer.Option(
+            "--suite", help="TOML file with \\[\\[tasks]] entries (path, name, type, answer_regex)."
+        ),
     ] = None,
     max_examples: Annotated[
         int | None, typer.Option("--max-examples", help="At most this many examples per task.")
@@ -1534,17 +1587,23 @@ def eval_(
 
     Example:
 
-        llmkit eval runs/demo/sft runs/demo/tokens sample_data/eval/arithmetic.jsonl -o runs/demo/eval-sft
+        llmkit eval runs/demo/sft runs/demo/tokens sample_data/eval/multiple_choice.jsonl -o runs/demo/eval-sft
     """
     from rich.table import Table
 
-    from llmkit.eval import EvalConfig, compare, detect_task, read_suite, run_eval
+    from llmkit.eval import EvalConfig, compare, detect_task, read_eval_metrics, read_suite, run_eval
 
+    # Everything a user can get wrong is checked before the model loads and the eval runs.
     task_list = [detect_task(t) for t in tasks or []] + (read_suite(suite) if suite else [])
     cfg = EvalConfig(max_examples, max_new_tokens, batch_size, answer_regex, device, reward_model, baseline)
+    other = read_eval_metrics(compare_to) if compare_to else None
     manifest = run_eval(checkpoint, task_list, out, cfg, config=resolved_config(ctx), force=force)
     metrics = manifest["stats"]["metrics"]
-    deltas = {(r["task"], r["metric"]): r for r in compare(metrics, compare_to)} if compare_to else {}
+    deltas = {(r["task"], r["metric"]): r for r in compare(metrics, other)} if compare_to else {}
+    if compare_to and not deltas:
+        err_console.print(
+            f"[yellow]warning[/]: {escape(str(compare_to))} shares no task and metric with this eval; no deltas"
+        )
     table = Table(title=f"eval of {checkpoint}", title_justify="left")
     for col in ("task", "metric", "value") + (("other", "delta") if compare_to else ()):
         table.add_column(col, justify="left" if col in ("task", "metric") else "right")
@@ -1602,6 +1661,7 @@ def plot(
         list[str] | None,
         typer.Option("--label", help="Legend label per run (repeat; default: folder names)."),
     ] = None,
+    force: Force = False,
 ) -> None:
     """Plot training curves (loss and val loss against tokens, lr, tokens/s, reward, KL...), runs overlaid.
 
@@ -1611,6 +1671,7 @@ def plot(
     """
     from llmkit.plot import plot_runs
 
+    refuse_existing(out, force)
     result = plot_runs(runs, out, labels=label)
     console.print(f"[green]wrote[/] {out}: {', '.join(result['panels'])} for {result['runs']} run(s)")
 
@@ -1632,6 +1693,7 @@ def report(
             "--out", "-o", help="Markdown file to write (default: RUN/REPORT.md).", show_default=False
         ),
     ] = None,
+    force: Force = False,
 ) -> None:
     """Write a report card of a pipeline run: data funnel, tokenizer, training curves, evals, generations.
 
@@ -1641,6 +1703,7 @@ def report(
     """
     from llmkit.report import write_report
 
+    refuse_existing(out or run / "REPORT.md", force)
     console.print(f"[green]wrote[/] {write_report(run, out)}")
 
 
@@ -1676,30 +1739,66 @@ def inspect(
 # --------------------------------------------------------------------------------------- entry point
 
 
+def split_global_options(args: list[str]) -> tuple[list[str], list[str]]:
+    """Pick `--config FILE` and `--debug` out of the command line, wherever they are, so that main()
+    can pass them before the stage name, where Typer expects them. Returns (them, the rest)."""
+    front, rest = [], []
+    i = 0
+    while i < len(args):
+        if args[i] == "--":  # everything after `--` is positional
+            rest += args[i:]
+            break
+        if args[i] in ("--config", "-c"):
+            front += args[i : i + 2]
+            i += 1
+        elif args[i] == "--debug" or args[i].startswith("--config="):
+            front.append(args[i])
+        else:
+            rest.append(args[i])
+        i += 1
+    return front, rest
+
+
+def print_error(message: str) -> None:
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
 def main() -> None:
     """Console-script entry point: run the app, turning user errors into one red line and exit 2."""
     # Idle OpenMP threads sleep instead of spinning (set before torch loads): on a busy CPU (shared
     # cores, DDP processes, data workers) spinning threads starve each other; measured here, a tiny
     # model trained 8× slower and generated 18× slower with spinning threads.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    debug = "--debug" in sys.argv[1:]
+    global_options, args = split_global_options(sys.argv[1:])
+    debug = "--debug" in global_options
     try:
-        app()
+        # standalone_mode=False: click's usage errors come back to us instead of a boxed rich panel
+        code = app(args=global_options + args, prog_name="llmkit", standalone_mode=False)
+    except NoArgsIsHelpError as e:  # bare `llmkit`: the help is already printed
+        sys.exit(e.exit_code)
+    except UsageError as e:  # a bad option value, an unknown option, a missing argument
+        where = e.ctx.command_path if e.ctx else "llmkit"
+        message = " ".join(e.format_message().split()).rstrip(".")
+        print_error(f"{where}: {message} (see {where} --help)")
+        sys.exit(e.exit_code)
+    except ClickException as e:
+        print_error(" ".join(e.format_message().split()))
+        sys.exit(e.exit_code)
+    except typer.Abort:  # end of input at a prompt
+        err_console.print("[yellow]aborted[/]")
+        sys.exit(1)
     except UserError as e:
         if debug:
             raise
-        err_console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
+        print_error(str(e))
         sys.exit(2)
     except OSError as e:  # disk full, permission denied, ...: the user's environment, not a bug
         if debug:
             raise
-        where = f": {e.filename}" if e.filename else ""
-        err_console.print(
-            f"[bold red]error:[/] {escape(str(e.strerror or e) + where)}", highlight=False, soft_wrap=True
-        )
+        print_error(str(e.strerror or e) + (f": {e.filename}" if e.filename else ""))
         sys.exit(1)
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]")
         sys.exit(130)
-    except click.exceptions.Exit as e:  # raised outside standalone handling by eager callbacks
-        sys.exit(e.exit_code)
+    # an explicit exit (--help, --version, typer.Exit, Ctrl-C) comes back as its exit code
+    sys.exit(code if isinstance(code, int) else 0)

@@ -20,6 +20,7 @@ from llmkit import artifacts
 from llmkit.errors import UserError
 
 MAX_CELL = 160
+MAX_TABLE_COLUMNS = 6  # wider heads are shown one row at a time, as column/value pairs
 SPARK = "▁▂▃▄▅▆▇█"
 
 
@@ -161,7 +162,7 @@ def render_inspect(path: str | Path, rows: int, console: Console) -> None:
         if info["lineage"]["inputs"]:
             console.print(lineage_tree(info["lineage"]))
         if info["config"]:
-            console.print(kv_table("config", info["config"]))
+            console.print(config_table(info["config"]))
         stats = dict(info.get("stats", {}))
         if "funnel" in stats:
             console.print(funnel_table(stats.pop("funnel")))
@@ -191,7 +192,8 @@ def render_inspect(path: str | Path, rows: int, console: Console) -> None:
             console.print(rows_table(t["head"], t["rows"]))
     if "rejected" in info:
         r = info["rejected"]
-        table = Table(title=f"rejected/ ({r['rows']:,} rows)", title_justify="left")
+        title = f"rejected/ ({r['rows']:,} rows)"
+        table = Table(title=title, title_justify="left", min_width=len(title))  # a title never wraps
         table.add_column("reason")
         table.add_column("rows", justify="right")
         for reason, n in r["reasons"].items():
@@ -200,6 +202,10 @@ def render_inspect(path: str | Path, rows: int, console: Console) -> None:
 
 
 def lineage_tree(node: dict) -> Tree:
+    """The inputs behind an artifact as a tree; an artifact met again (a shared input, e.g. the
+    tokens under both a checkpoint and its eval) is shown once and marked "(see above)" after that."""
+    expanded: set[str] = set()
+
     def label(n: dict) -> str:
         kind = n.get("kind") or "?"
         extra = f" [dim]({n['stage']}, {n.get('created')})[/]" if n.get("stage") else ""
@@ -208,11 +214,36 @@ def lineage_tree(node: dict) -> Tree:
 
     def add(tree: Tree, n: dict) -> None:
         for child in n.get("inputs", []):
+            key = str(Path(child["path"]).resolve())
+            if child.get("inputs") and key in expanded:
+                tree.add(label(child) + " [dim](see above)[/]")
+                continue
+            expanded.add(key)
             add(tree.add(label(child)), child)
 
     tree = Tree(f"[bold]lineage[/] {label(node)}")
+    expanded.add(str(Path(node["path"]).resolve()))
     add(tree, node)
     return tree
+
+
+def config_table(config: dict) -> Table:
+    """The full resolved config, nested settings as indented key/value rows (nothing cut)."""
+    table = Table(title="config", title_justify="left", show_header=False)
+    table.add_column("key", style="bold", no_wrap=True)
+    table.add_column("value", overflow="fold")
+
+    def add(data: dict, depth: int) -> None:
+        for key, value in data.items():
+            name = "  " * depth + escape(str(key))
+            if isinstance(value, dict) and value:
+                table.add_row(name, "")
+                add(value, depth + 1)
+            else:
+                table.add_row(name, truncate(value, limit=None))
+
+    add(config, 0)
+    return table
 
 
 def kv_table(title: str, data: dict) -> Table:
@@ -262,10 +293,8 @@ def checkpoint_panel(ck: dict) -> Table:
 
 def schema_table(t: dict) -> Table:
     where = f" of {t['folder']}/" if t.get("folder") else ""
-    table = Table(
-        title=f"schema{where} ({t['rows']:,} rows in {t['parts']} part(s), {t['bytes'] / 1e6:.2f} MB)",
-        title_justify="left",
-    )
+    title = f"schema{where} ({t['rows']:,} rows in {t['parts']} part(s), {t['bytes'] / 1e6:.2f} MB)"
+    table = Table(title=title, title_justify="left", min_width=len(title))
     table.add_column("column", style="bold")
     table.add_column("type")
     for f in t["schema"]:
@@ -274,25 +303,40 @@ def schema_table(t: dict) -> Table:
 
 
 def rows_table(head: list[dict], total: int) -> Table:
-    table = Table(title=f"first {len(head)} of {total:,} rows", title_justify="left", show_lines=True)
+    """The first rows: one column per field, or, for wide tables (docs carry ~18 columns, which
+    would squeeze every cell to a few characters), one block of column/value lines per row."""
+    title = f"first {len(head)} of {total:,} rows"
     columns = list(head[0].keys())
+    if len(columns) > MAX_TABLE_COLUMNS:
+        table = Table(title=title, title_justify="left")
+        table.add_column("row", justify="right", style="dim")
+        table.add_column("column", style="bold", no_wrap=True)
+        table.add_column("value", overflow="fold")
+        for i, row in enumerate(head):
+            for j, col in enumerate(columns):
+                table.add_row(
+                    str(i) if j == 0 else "", col, truncate(row.get(col)), end_section=j == len(columns) - 1
+                )
+        return table
+    table = Table(title=title, title_justify="left", show_lines=True)
     for col in columns:
-        table.add_column(col, overflow="fold", max_width=60 if col in ("text", "html", "content") else 30)
+        table.add_column(col, overflow="fold")
     for row in head:
         table.add_row(*(truncate(row.get(c)) for c in columns))
     return table
 
 
-def truncate(value, limit: int = MAX_CELL) -> str:
-    """A cell's text: long strings cut with the count of what was cut, long lists shortened."""
+def truncate(value, limit: int | None = MAX_CELL) -> str:
+    """A cell's text: long strings cut with the count of what was cut, long lists shortened
+    (`limit=None`: nothing cut)."""
     if isinstance(value, bytes):
         value = f"<{len(value):,} bytes>"
-    elif isinstance(value, list) and len(value) > 12:
+    elif isinstance(value, list) and len(value) > 12 and limit is not None:
         value = f"[{', '.join(map(str, value[:12]))}, … {len(value) - 12:,} more]"
     elif isinstance(value, dict | list):
         value = json.dumps(value, ensure_ascii=False, default=str)
     s = str(value).replace("\n", "⏎ ")
-    if len(s) > limit:
+    if limit is not None and len(s) > limit:
         s = s[:limit] + f"… (+{len(s) - limit:,} chars)"
     return escape(s)  # page text often holds [brackets] that rich would read as markup
 

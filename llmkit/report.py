@@ -56,7 +56,7 @@ def _fmt(value) -> str:
 
 
 def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
-    """Write RUN_DIR/REPORT.md (or `out`) with funnel.png and curves.png beside it; returns its path."""
+    """Write RUN_DIR/REPORT.md (or `out`) with funnel.png and report-curves.png beside it; returns its path."""
     from llmkit.plot import plot_runs
 
     run = Path(run_dir)
@@ -100,11 +100,11 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
         if _manifest(run, n) and (run / n / "metrics.parquet").is_file()
     ]
     if trained:
-        plot_runs([run / n for n in trained], out.parent / "curves.png")
+        plot_runs([run / n for n in trained], out.parent / "report-curves.png")
         lines += [
             "## Training",
             "",
-            "![training curves](curves.png)",
+            "![training curves](report-curves.png)",
             "",
             "| stage | steps | final loss | headline |",
             "|---|---:|---:|---|",

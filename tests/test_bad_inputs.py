@@ -114,6 +114,8 @@ def world(tmp_path_factory) -> World:
     )  # fmt: skip
 
 
+SAMPLE_WARC = Path(__file__).resolve().parent.parent / "sample_data" / "crawl" / "crawl-00000.warc.gz"
+
 # Each case: an id, the command line (a function of the world and OUT), and fragments of the one line.
 CASES = [
     # ---- missing inputs, wrong kinds
@@ -197,6 +199,11 @@ CASES = [
     ),
     ("filter-workers-0", lambda w, o: ["filter", w.docs, "-o", o, "--workers", "0"], ["--workers"]),
     (
+        "crawl-pages-per-part-0",
+        lambda w, o: ["crawl", SAMPLE_WARC, "-o", o, "--pages-per-part", "0"],
+        ["--pages-per-part"],
+    ),
+    (
         "pretrain-max-steps-0",
         lambda w, o: ["pretrain", w.tokens, "-o", o, "--max-steps", "0"],
         ["--max-steps"],
@@ -207,6 +214,18 @@ CASES = [
         ["--batch-size"],
     ),
     ("dedup-rows-negative", lambda w, o: ["dedup", w.docs, "-o", o, "--rows", "-1"], ["--rows"]),
+    ("dedup-workers-0", lambda w, o: ["dedup", w.docs, "-o", o, "--workers", "0"], ["--workers"]),
+    ("dedup-seed-negative", lambda w, o: ["dedup", w.docs, "-o", o, "--seed", "-1"], ["--seed", "-1"]),
+    (
+        "dedup-seed-too-big",
+        lambda w, o: ["dedup", w.docs, "-o", o, "--seed", "5000000000"],
+        ["--seed", "5000000000"],
+    ),
+    (
+        "dedup-threshold-with-bands-no-verify",
+        lambda w, o: ["dedup", w.docs, "-o", o, "--threshold", "0.8", "--bands", "14", "--rows", "8"],
+        ["--threshold", "--verify"],
+    ),
     (
         "generate-max-new-tokens-0",
         lambda w, o: ["generate", w.ckpt, "Hi", "-o", o, "--max-new-tokens", "0"],

@@ -47,8 +47,8 @@ def test_report_card_of_a_run(tmp_path):
     assert "| extract | 10 | 9 | extract:empty 1 |" in text
     assert "| language | 9 | 6 | language:de 2, language:fr 1 |" in text
     assert "| mc | acc | 0.25 | 0.5 |" in text and text.index("eval-base") < text.index("eval-sft")
-    assert "| base | " in text and "![training curves](curves.png)" in text
-    for png in ("funnel.png", "curves.png"):
+    assert "| base | " in text and "![training curves](report-curves.png)" in text
+    for png in ("funnel.png", "report-curves.png"):
         data = (run / png).read_bytes()
         assert data[:8] == PNG_MAGIC and len(data) > 5_000
 
