@@ -52,6 +52,7 @@ class World:
     bad_weights_ckpt: Path
     mismatched_ckpt: Path
     corrupt_parquet: Path
+    corrupt_page: Path
     newer_manifest: Path
     non_utf8_text: Path
     non_utf8_jsonl: Path
@@ -92,6 +93,15 @@ def world(tmp_path_factory) -> World:
     data = part.read_bytes()
     part.write_bytes(data[: len(data) // 2] + b"\x00" * 64 + data[-8:])  # keeps the PAR1 magic, footer broken
 
+    # an intact footer over a damaged data page: the error comes only when the rows are read
+    corrupt_page = root / "corrupt_page"
+    shutil.copytree(docs, corrupt_page)
+    part = corrupt_page / "part-00000.parquet"
+    data = bytearray(part.read_bytes())
+    data_end = len(data) - 8 - int.from_bytes(data[-8:-4], "little")  # where the footer starts
+    data[4:data_end] = b"\xa5" * (data_end - 4)
+    part.write_bytes(bytes(data))
+
     newer_manifest = root / "newer_manifest"
     shutil.copytree(docs, newer_manifest)
     manifest = json.loads((newer_manifest / "manifest.json").read_text())
@@ -110,7 +120,7 @@ def world(tmp_path_factory) -> World:
     a_file.write_text("I am a file, not a directory.\n")
     return World(
         root, docs, empty_docs, tokenizer, tokens, ckpt, bad_weights_ckpt, mismatched_ckpt, corrupt_parquet,
-        newer_manifest, non_utf8_text, non_utf8_jsonl, bad_toml, a_file,
+        corrupt_page, newer_manifest, non_utf8_text, non_utf8_jsonl, bad_toml, a_file,
     )  # fmt: skip
 
 
@@ -138,6 +148,16 @@ CASES = [
     # ---- corrupt files inside artifacts, a newer format
     ("filter-corrupt-parquet", lambda w, o: ["filter", w.corrupt_parquet, "-o", o], ["part-00000.parquet"]),
     ("dedup-corrupt-parquet", lambda w, o: ["dedup", w.corrupt_parquet, "-o", o], ["part-00000.parquet"]),
+    (
+        "dedup-corrupt-page",
+        lambda w, o: ["dedup", w.corrupt_page, "-o", o],
+        ["part-00000.parquet", "corrupt"],
+    ),
+    (
+        "filter-corrupt-page",
+        lambda w, o: ["filter", w.corrupt_page, "-o", o],
+        ["part-00000.parquet", "corrupt"],
+    ),
     (
         "tokenize-corrupt-parquet",
         lambda w, o: ["tokenize", w.corrupt_parquet, w.tokenizer, "-o", o],

@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from llmkit.artifacts import ArtifactWriter, ParquetPartWriter, open_parquet, part_name
+from llmkit.artifacts import ArtifactWriter, ParquetPartWriter, iter_batches, open_parquet, part_name
 from llmkit.data import minhash
 from llmkit.data.executor import progress_bar, run_shards
 from llmkit.data.shards import input_parts
@@ -185,7 +185,7 @@ def signature_shard(task: dict) -> dict:
         ]
     )
     with ParquetPartWriter(task["signatures"], schema) as out:
-        for batch in pf.iter_batches(batch_size=_BATCH, columns=["id", "text"]):
+        for batch in iter_batches([Path(task["input"])], columns=["id", "text"], batch_size=_BATCH):
             ids = batch.column("id")
             if ids.null_count:
                 raise UserError(f"{task['input']} has documents with no id")
@@ -391,7 +391,7 @@ def filter_shard(task: dict) -> dict:
         ParquetPartWriter(task["out"], kept_schema) as kept_part,
         ParquetPartWriter(task["rejected"], rejected_schema) as rejected_part,
     ):
-        for batch in pf.iter_batches(batch_size=_BATCH):
+        for batch in iter_batches([Path(task["input"])], batch_size=_BATCH):
             decided = decisions.slice(start, batch.num_rows)
             start += batch.num_rows
             table = pa.Table.from_batches([batch]).select([f.name for f in carried])
