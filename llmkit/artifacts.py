@@ -43,6 +43,9 @@ MANIFEST = "manifest.json"
 # Bumped when the manifest layout changes incompatibly; a newer manifest is refused with a clear line.
 FORMAT_VERSION = 1
 ROWS_PER_GROUP = 1024
+# A row group is also written once its buffered text reaches this size, so a writer's memory stays
+# bounded however big the rows (web pages of up to 10 MB each) are.
+BYTES_PER_GROUP = 64 * 1024 * 1024
 
 KINDS = (
     "pages", "docs", "tokenizer", "tokens", "checkpoint", "chat", "prefs", "prompts",
@@ -202,19 +205,26 @@ class ArtifactWriter:
 class ParquetPartWriter:
     """Streams rows into one Parquet file, a row group at a time.
 
-    `write()` takes a list of dicts or a pyarrow RecordBatch/Table. The schema is `schema` if given,
-    else inferred from the first rows. A part that received no rows is still written (with `schema`,
-    or an empty schema), so readers see every shard.
+    `write()` takes a list of dicts or a pyarrow RecordBatch/Table. Dict rows are buffered until
+    `rows_per_group` rows or `bytes_per_group` bytes of their str/bytes values, then written as one
+    row group. The schema is `schema` if given, else inferred from the first rows. A part that
+    received no rows is still written (with `schema`, or an empty schema), so readers see every shard.
     """
 
     def __init__(
-        self, path: str | Path, schema: pa.Schema | None = None, rows_per_group: int = ROWS_PER_GROUP
+        self,
+        path: str | Path,
+        schema: pa.Schema | None = None,
+        rows_per_group: int = ROWS_PER_GROUP,
+        bytes_per_group: int = BYTES_PER_GROUP,
     ):
         self.path = Path(path)
         self.schema = schema
         self.rows_per_group = rows_per_group
+        self.bytes_per_group = bytes_per_group
         self.rows = 0
         self._buffer: list[dict] = []
+        self._buffered_bytes = 0
         self._writer: pq.ParquetWriter | None = None
 
     def write(self, rows: Iterable[dict] | pa.RecordBatch | pa.Table) -> None:
@@ -223,15 +233,17 @@ class ParquetPartWriter:
             table = rows if isinstance(rows, pa.Table) else pa.Table.from_batches([rows])
             self._write_table(table)
             return
-        self._buffer.extend(rows)
-        if len(self._buffer) >= self.rows_per_group:
+        for row in rows:
+            self._buffer.append(row)
+            self._buffered_bytes += sum(len(v) for v in row.values() if isinstance(v, str | bytes))
+        if len(self._buffer) >= self.rows_per_group or self._buffered_bytes >= self.bytes_per_group:
             self._flush()
 
     def _flush(self) -> None:
         if not self._buffer:
             return
         table = pa.Table.from_pylist(self._buffer, schema=self.schema)
-        self._buffer = []
+        self._buffer, self._buffered_bytes = [], 0
         self._write_table(table)
 
     def _write_table(self, table: pa.Table) -> None:

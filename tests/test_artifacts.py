@@ -127,6 +127,17 @@ def test_parquet_part_writer_streams_row_groups_and_writes_empty_parts(tmp_path)
     assert empty.metadata.num_rows == 0 and empty.schema_arrow.names == ["id", "text"]
 
 
+def test_parquet_part_writer_bounds_a_row_group_by_bytes_too(tmp_path):
+    # ten 300-character rows under a 1,000-byte budget: a row group every 4 rows, not one of 10
+    with ParquetPartWriter(tmp_path / "big.parquet", rows_per_group=1024, bytes_per_group=1000) as part:
+        for i in range(10):
+            part.write([{"id": str(i), "text": "x" * 299}])
+    pf = artifacts.open_parquet(tmp_path / "big.parquet")
+    groups = [pf.metadata.row_group(g).num_rows for g in range(pf.metadata.num_row_groups)]
+    assert groups == [4, 4, 2]
+    assert pf.read().column("id").to_pylist() == [str(i) for i in range(10)]
+
+
 def test_wrong_kind_missing_and_non_artifact_inputs(tmp_path):
     write_docs(tmp_path / "docs", [{"id": "1"}])
     with pytest.raises(UserError, match="is a 'docs' artifact; expected 'tokens'"):

@@ -298,7 +298,7 @@ class _PageParts:
     def _next_part(self) -> ParquetPartWriter:
         self.paths.append(f"{self.prefix}-{len(self.paths):05d}.parquet")
         self._rows = 0
-        # small row groups: a group of pages is buffered in memory before it is written
+        # small row groups: a group of pages (at most 128, or 64 MB of text) is buffered before it is written
         return ParquetPartWriter(self.paths[-1], schema=PAGES_SCHEMA, rows_per_group=128)
 
     def write(self, row: dict) -> None:
