@@ -111,8 +111,6 @@ def detect_task(path: str | Path, name: str | None = None, task_type: str | None
                 )
     if task_type not in TASK_TYPES:
         raise UserError(f"unknown task type {task_type!r} for {p} (types: {', '.join(TASK_TYPES)})")
-    if "answer_regex" in options:
-        options["answer_regex"] = compile_answer_regex(options["answer_regex"], f"answer_regex of task {p}")
     return Task(name or (p.stem if p.is_file() else p.name), p, task_type, options)
 
 

@@ -174,7 +174,6 @@ def _lsh_settings(
 def signature_shard(task: dict) -> dict:
     """Shard task: write the shard's ids, exact hashes, band hashes and signatures; returns its row count."""
     hasher = minhash.MinHasher(task["permutations"], task["shingle_size"])
-    pf = open_parquet(Path(task["input"]))
     schema = pa.schema(
         [
             ("id", pa.string()),
@@ -201,7 +200,7 @@ def signature_shard(task: dict) -> dict:
                 "signature": pa.FixedSizeListArray.from_arrays(signatures.ravel(), hasher.num_perm),
             }
             out.write(pa.RecordBatch.from_pydict(columns, schema=schema))
-    return {"rows": pf.metadata.num_rows}
+    return {"rows": out.rows}
 
 
 # ------------------------------------------------------------------------------------ 2. clusters
