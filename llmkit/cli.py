@@ -228,9 +228,7 @@ def crawl(
     """
     from llmkit.data.crawl import run_crawl
 
-    check_positive(
-        cc_files=cc_files, max_record_bytes=max_record_bytes, pages_per_part=pages_per_part, workers=workers
-    )
+    check_positive(cc_files=cc_files, max_record_bytes=max_record_bytes, workers=workers)
     stats = run_crawl(
         inputs or [],
         out,
