@@ -20,13 +20,15 @@ import torch
 from conftest import REPO, assert_one_line_error, make_checkpoint, make_tokenizer, run_cli
 from safetensors.torch import load_file
 
+from llmkit.checkpoint import load_model, load_reward_model
+from llmkit.engine import SamplingConfig, generate
 from llmkit.errors import UserError
-from llmkit.sampling import SamplingConfig, generate
 from llmkit.train.chat_data import IGNORE, ChatBatches, encode_chats, encode_pairs, lm_rows
-from llmkit.train.common import Output, TrainConfig, finished_step_checkpoints, lm_loss, load_model, train
+from llmkit.train.common import Output, TrainConfig, finished_step_checkpoints, lm_loss
 from llmkit.train.dpo import run_dpo
+from llmkit.train.loop import train
 from llmkit.train.ppo import PPOConfig, gae, run_ppo, whiten
-from llmkit.train.reward import load_reward_model, run_train_reward, score_chats
+from llmkit.train.reward import run_train_reward, score_chats
 from llmkit.train.sft import run_sft
 
 THINGS = {

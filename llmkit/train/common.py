@@ -1,22 +1,7 @@
-"""The one training loop every training stage shares: optimizer, schedule, precision, checkpoints and
-resume, DistributedDataParallel, logging and metrics.
-
-A stage builds a model and a batch source and calls `train(...)`; stages differ only in their batches
-and losses. The loop, step by step:
-
-    for each optimizer step:     lr from the schedule; re-seed the RNG from (seed, step, rank)
-      for each micro-batch:      forward under autocast, loss / accumulation steps, backward
-                                 (DDP averages gradients across ranks on the last micro-batch)
-      clip gradients, optimizer step; log loss, lr, tokens/s, MFU; evaluate; checkpoint
-
-Resume. Every `checkpoint_every` steps, rank 0 writes a complete checkpoint artifact (written
-atomically, like every artifact) to `OUT.checkpoints/step-NNNNNNNN/` and then deletes the older ones.
-`--resume` continues from the newest: weights, optimizer state and step are restored; the data order
-is a pure function of (seed, step) and the RNG is re-seeded from (seed, step, rank) every step, so a
-resumed run reaches bitwise the same weights as an uninterrupted one. `OUT/` (with its manifest) is
-written only when training finishes; then `OUT.checkpoints/` is removed. Ctrl-C saves a step
-checkpoint first. With `--max-time` the schedule follows the wall clock, so such runs resume
-faithfully but not bitwise.
+"""What the training stages share besides the loop itself (llmkit/train/loop.py): the settings
+(TrainConfig), joining the DistributedDataParallel ranks, the optimizer and learning-rate schedule,
+what a batch source gives the loop, the LM loss, and where a run's checkpoints live and whether it
+may start or resume (check_output; the loop's docstring explains resume).
 """
 
 from __future__ import annotations
@@ -25,28 +10,22 @@ import math
 import os
 import shutil
 import socket
-import time
 from collections.abc import Callable
-from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Protocol
 
 import torch
 import torch.distributed as dist
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from llmkit.artifacts import Checkpoint, input_record, open_checkpoint, read_manifest, save_checkpoint
+from llmkit.artifacts import Checkpoint, input_record, open_checkpoint
+from llmkit.defaults import STAGE_DEFAULTS
 from llmkit.errors import UserError
-from llmkit.model import ModelConfig, Transformer, flops_per_token
 from llmkit.train.muon import Muon
 
 SCHEDULES = ("cosine", "linear", "wsd")
 OPTIMIZERS = ("adamw", "muon")
 PRECISIONS = ("auto", "bf16", "fp32")
-
-console = Console(stderr=True)
 
 
 @dataclass
@@ -75,6 +54,13 @@ class TrainConfig:
     peak_flops: float | None = None  # FLOP/s per device to report MFU against; None = measure / datasheet
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     threads: int | None = None  # CPU threads per process (default: the cores / processes on this machine)
+
+    @classmethod
+    def for_stage(cls, stage: str, **overrides) -> TrainConfig:
+        """The training settings `stage` runs with by default (llmkit.defaults), with `overrides`."""
+        names = {f.name for f in fields(cls)}
+        defaults = {k: v for k, v in STAGE_DEFAULTS[stage].items() if k in names}
+        return cls(**{**defaults, **overrides})
 
     def validate(self) -> TrainConfig:
         positive = (
@@ -114,77 +100,6 @@ class TrainConfig:
         if self.precision not in PRECISIONS:
             raise UserError(f"--precision must be one of {', '.join(PRECISIONS)} (got {self.precision!r})")
         return self
-
-
-# --------------------------------------------------------------------------------------- devices, precision
-
-
-def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
-    """`auto`: this rank's GPU if CUDA is available, else the CPU."""
-    if name == "auto":
-        name = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"--device {name}: CUDA is not available on this machine")
-    if name == "cuda":
-        name = f"cuda:{local_rank}"
-    try:
-        return torch.device(name)
-    except RuntimeError as e:
-        raise UserError(f"--device {name!r} is not a device (use auto, cpu, cuda or cuda:N)") from e
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """`auto`: bf16 on GPUs that support it and on CPUs with native bf16 (AVX512-BF16 or AMX), else fp32."""
-    if precision != "auto":
-        return precision
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return "fp32"
-    return "bf16" if ("avx512_bf16" in flags or "amx_bf16" in flags) else "fp32"
-
-
-def autocast(device: torch.device, precision: str):
-    """bf16 autocast (matmuls in bf16, master weights and reductions in fp32), or nothing for fp32."""
-    if precision == "bf16":
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    return nullcontext()
-
-
-# Datasheet dense bf16 tensor-core peaks (FLOP/s), matched against torch.cuda.get_device_name().
-GPU_BF16_PEAK = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "A10G": 70e12, "L4": 121e12,
-                 "4090": 165e12, "3090": 71e12, "V100": 125e12}  # fmt: skip
-_measured_peaks: dict[tuple, float] = {}
-
-
-def peak_flops(device: torch.device, precision: str) -> tuple[float | None, str]:
-    """(FLOP/s, where it comes from) for MFU: a measured matmul peak on CPU (cached per process), the
-    datasheet bf16 value on a known GPU, or (None, ...) when unknown."""
-    if device.type == "cuda":
-        name = torch.cuda.get_device_name(device)
-        for key, value in GPU_BF16_PEAK.items():
-            if key in name and precision == "bf16":
-                return value, f"datasheet {name} bf16"
-        return None, f"unknown for {name} {precision} (pass --peak-flops)"
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
-    key = (dtype, torch.get_num_threads())
-    if key not in _measured_peaks:
-        _measured_peaks[key] = measure_matmul_flops(dtype)
-    return _measured_peaks[key], f"measured {precision} matmul, {torch.get_num_threads()} threads"
-
-
-def measure_matmul_flops(dtype: torch.dtype, n: int = 2048, seconds: float = 0.5) -> float:
-    """FLOP/s of n×n @ n×n matmuls on the CPU in `dtype` (the best of several timed repeats)."""
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    a @ b  # warm-up
-    best, deadline = 0.0, time.perf_counter() + seconds
-    while time.perf_counter() < deadline:
-        t = time.perf_counter()
-        a @ b
-        best = max(best, 2 * n**3 / (time.perf_counter() - t))
-    return best
 
 
 # --------------------------------------------------------------------------------------- distributed
@@ -416,326 +331,3 @@ def check_output(output: Output) -> Checkpoint | None:
             "pass --resume to continue it or --force to start over"
         )
     return None
-
-
-def _save(
-    output: Output,
-    model: Transformer,
-    data: BatchSource,
-    optimizer,
-    progress: dict,
-    metrics: list[dict],
-    final: bool,
-    stats=None,
-) -> Path:
-    """Write a step checkpoint (final=False) or the finished artifact at OUT (final=True).
-
-    `progress`: {"step", "tokens", "elapsed_s"}, saved with the optimizer state in trainer_state/.
-    """
-    folder = step_checkpoints_dir(output.out)
-    target = output.out if final else folder / f"step-{progress['step']:08d}"
-    save_checkpoint(
-        target,
-        model.weights(),
-        model.config.to_dict(),
-        output.tokenizer_json,
-        stage=output.stage,
-        config=output.run_config,
-        inputs=output.inputs,
-        trainer_state={"optimizer": optimizer.state_dict(), **progress, **_extra_state(model, data)},
-        metrics=metrics,
-        counts={"step": progress["step"], "tokens": progress["tokens"]},
-        stats=stats,
-        extra={"duration_s": round(progress["elapsed_s"], 3)},  # the training time, resumed runs included
-        force=True,
-    )
-    if final:
-        shutil.rmtree(folder, ignore_errors=True)
-    else:
-        for old in finished_step_checkpoints(output.out):  # keep only the newest
-            if old != target:
-                shutil.rmtree(old, ignore_errors=True)
-    return target
-
-
-# --------------------------------------------------------------------------------------- the loop
-
-
-def train(
-    model: Transformer,
-    data: BatchSource,
-    cfg: TrainConfig,
-    output: Output,
-    *,
-    loss_fn: Callable[[torch.nn.Module, tuple], torch.Tensor] = lm_loss,
-    evaluate: Callable[[Transformer, str], dict] | None = None,
-    resume_from: Checkpoint | None = None,
-    extra_stats: dict | None = None,
-    show_progress: bool = True,
-) -> dict | None:
-    """Train `model` on `data` and write the checkpoint artifact `output.out`; returns its manifest on
-    rank 0 (None on other ranks).
-
-    `evaluate(model, precision) -> {"val_loss": ..., "sample": "..."}` runs on rank 0 every
-    `eval_every` steps and at the end; numbers go into metrics.parquet, strings are printed.
-    Without --max-steps/--max-tokens/--max-time the run is one epoch. `extra_stats` (e.g. the
-    parameter count) go into the manifest's stats.
-    """
-    device = resolve_device(cfg.device, int(os.environ.get("LOCAL_RANK", "0")))
-    ddp = init_distributed(device)
-    if cfg.threads:  # small models on a busy CPU often train faster on fewer threads
-        torch.set_num_threads(cfg.threads)
-    precision = resolve_precision(cfg.precision, device)
-    mcfg: ModelConfig = model.config
-    seq_len = mcfg.seq_len
-    rows_per_micro = cfg.batch_size * ddp.world_size
-    n_micro = max(1, math.ceil((cfg.tokens_per_step or 0) / (rows_per_micro * seq_len)))
-    tokens_per_step = n_micro * rows_per_micro * seq_len
-    max_steps = cfg.max_steps
-    if cfg.max_tokens is not None:
-        max_steps = min(max_steps or math.inf, math.ceil(cfg.max_tokens / tokens_per_step))
-    if max_steps is None and cfg.max_time is None:
-        max_steps = data.epoch_steps(n_micro * rows_per_micro)
-
-    step, tokens, elapsed_before, metrics, state = 0, 0, 0.0, [], {}
-    if resume_from is not None:
-        if resume_from.model_config != mcfg.to_dict():
-            raise UserError(
-                f"cannot resume from {resume_from.path}: it was trained with another model config"
-            )
-        model.load_weights(resume_from.weights())
-        state = resume_from.trainer_state() or {}
-        step, tokens, elapsed_before = state["step"], state["tokens"], state["elapsed_s"]
-        if "extra" in state:
-            model.load_extra_state(state["extra"])
-        if "data" in state:
-            data.load_state_dict(state["data"])
-        metrics = [row for row in resume_from.metrics() if row["step"] <= step]
-    model.to(device)
-    optimizer = build_optimizer(model, cfg)
-    if "optimizer" in state:
-        saved = "muon" if "optimizers" in state["optimizer"] else "adamw"  # Optimizers' state layout
-        if saved != cfg.optimizer:
-            raise UserError(
-                f"cannot resume from {resume_from.path} with --optimizer {cfg.optimizer}: it was trained with {saved}"
-            )
-        optimizer.load_state_dict(state["optimizer"])
-    raw_model = model
-    if cfg.compile:
-        model = torch.compile(model)
-    if ddp.world_size > 1:
-        from torch.nn.parallel import DistributedDataParallel
-
-        model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-
-    flops_per_rank_token = flops_per_token(mcfg) / ddp.world_size
-    peak, peak_source = (cfg.peak_flops, "--peak-flops") if cfg.peak_flops else peak_flops(device, precision)
-    if ddp.is_main and show_progress:
-        console.print(
-            f"[bold]{output.stage}[/] {mcfg.n_layers}×{mcfg.d_model} on {device} × {ddp.world_size}, {precision}, "
-            f"{tokens_per_step:,} tokens/step ({cfg.batch_size} seq × {n_micro} micro × {ddp.world_size} ranks), "
-            f"peak {f'{peak / 1e9:,.0f} GFLOP/s' if peak else 'unknown'} ({peak_source})"
-        )
-
-    def progress_fraction(step: int, elapsed: float) -> float:
-        fractions = [step / max_steps] if max_steps else []
-        if cfg.max_time:
-            fractions.append(elapsed / cfg.max_time)
-        return max(fractions)
-
-    samples: list[dict] = []
-    start = time.perf_counter()
-    last_log = {"time": start, "step": step, "tokens": tokens}
-    loss_sum = torch.zeros((), device=device)
-    bar = _progress(show_progress and ddp.is_main)
-    task = bar.add_task(output.stage, total=1000, info="")
-
-    def elapsed() -> float:
-        return elapsed_before + time.perf_counter() - start
-
-    def save(final: bool, stats: dict | None = None) -> Path:
-        progress = {"step": step, "tokens": tokens, "elapsed_s": elapsed()}
-        return _save(output, raw_model, data, optimizer, progress, metrics, final, stats)
-
-    def log(lr: float, grad_norm, run_eval: bool) -> None:
-        """Append a metrics row (loss averaged over the steps since the last row and over ranks)."""
-        if ddp.world_size > 1:
-            dist.all_reduce(loss_sum)
-            loss_sum.div_(ddp.world_size)
-        seconds, steps_done = time.perf_counter() - last_log["time"], step - last_log["step"]
-        tokens_done = tokens - last_log["tokens"]
-        if steps_done == 0 and metrics:  # nothing trained since the last row: only add the evaluation
-            row = metrics.pop()
-        else:
-            row = {
-                "step": step, "tokens": tokens, "loss": loss_sum.item() / steps_done if steps_done else None,
-                "lr": lr, "grad_norm": None if grad_norm is None else float(grad_norm),
-                "tokens_per_s": tokens_done / seconds if steps_done else None,
-                "mfu": tokens_done * flops_per_rank_token / seconds / peak if peak and steps_done else None,
-                "elapsed_s": elapsed(), "val_loss": None, "val_bpb": None,
-            }  # fmt: skip
-        loss_sum.zero_()
-        if run_eval and evaluate is not None and ddp.is_main and row["val_loss"] is None:
-            result = evaluate(raw_model, precision)
-            texts = {k: v for k, v in result.items() if isinstance(v, str)}  # e.g. a sample generation
-            row.update({k: v for k, v in result.items() if k not in texts})
-            samples.extend({"step": step, key: text} for key, text in texts.items())
-            if show_progress:
-                if row["val_loss"] is not None:
-                    bpb = f", {row['val_bpb']:.4f} bits/byte" if row["val_bpb"] is not None else ""
-                    bar.console.print(f"step {step}: val loss {row['val_loss']:.4f}{bpb}")
-                for key, text in texts.items():
-                    bar.console.print(f"[dim]step {step} {key}:[/] {text!r}", highlight=False)
-        metrics.append(row)
-        last_log.update(
-            time=time.perf_counter(), step=step, tokens=tokens
-        )  # evaluation time is not training time
-        info = f"step {step}  loss {row['loss'] or 0:.4f}  lr {lr:.2e}"
-        if row["tokens_per_s"]:
-            info += f"  {row['tokens_per_s']:,.0f} tok/s"
-        if row["mfu"] is not None:
-            info += f"  MFU {row['mfu']:.1%}"
-        bar.update(task, completed=int(1000 * min(1.0, progress_fraction(step, row["elapsed_s"]))), info=info)
-
-    lr, grad_norm, interrupted = lr_at(cfg, step, 0.0), None, False
-    try:
-        with bar:
-            while True:
-                done_fraction = progress_fraction(step, elapsed())
-                if ddp.world_size > 1:  # every rank must agree on the lr and on when to stop
-                    shared = torch.tensor([done_fraction], device=device)
-                    dist.broadcast(shared, src=0)
-                    done_fraction = shared.item()
-                if done_fraction >= 1:
-                    break
-                lr = lr_at(cfg, step, done_fraction)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-                torch.manual_seed(cfg.seed * 1_000_003 + step * 1009 + ddp.rank)  # dropout, resumably
-                model.train()
-                step_tokens = 0  # tokens the model processed, padding included: what costs FLOPs
-                step_loss = torch.zeros((), device=device)
-                for micro in range(n_micro):
-                    batch = [t.to(device, non_blocking=True) for t in data.micro_batch(
-                        step, micro, n_micro, ddp.rank, ddp.world_size)]  # fmt: skip
-                    # DDP all-reduces gradients on the last micro-batch only
-                    last = micro == n_micro - 1
-                    with model.no_sync() if ddp.world_size > 1 and not last else nullcontext():
-                        with autocast(device, precision):
-                            loss = loss_fn(model, batch) / n_micro
-                        loss.backward()
-                    step_loss += loss.detach()
-                    step_tokens += batch[0].numel()
-                if not torch.isfinite(
-                    step_loss
-                ):  # stop before a bad step reaches the weights or a checkpoint
-                    latest = latest_step_checkpoint(output.out)
-                    kept = (
-                        f"the last good checkpoint is {latest.path} (--resume)"
-                        if latest
-                        else "no checkpoint was saved"
-                    )
-                    raise UserError(
-                        f"the loss became {step_loss.item()} at step {step + 1}; stopped, {kept}; try a lower --lr"
-                    )
-                loss_sum += step_loss
-                if cfg.grad_clip:
-                    grad_norm = torch.nn.utils.clip_grad_norm_(raw_model.parameters(), cfg.grad_clip)
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
-                step += 1
-                tokens += step_tokens * ddp.world_size
-                if step % cfg.log_every == 0:
-                    log(lr, grad_norm, run_eval=bool(cfg.eval_every) and step % cfg.eval_every == 0)
-                if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and ddp.is_main:
-                    save(final=False)
-            log(lr, grad_norm, run_eval=True)  # the final numbers, always with an evaluation
-    except KeyboardInterrupt:
-        interrupted = True
-    if interrupted:
-        if ddp.is_main:
-            saved = save(final=False)
-            console.print(f"[yellow]interrupted at step {step}[/]: saved {saved}; continue with --resume")
-        raise KeyboardInterrupt
-    if ddp.world_size > 1:
-        dist.barrier()
-    if not ddp.is_main:
-        return None
-    train_rows = [r for r in metrics if r["tokens_per_s"]]
-    stats = {
-        **(extra_stats or {}),
-        "steps": step,
-        "tokens": tokens,
-        "tokens_per_step": tokens_per_step,
-        "world_size": ddp.world_size,
-        "device": str(device),
-        "precision": precision,
-        "final_loss": metrics[-1]["loss"] if metrics else None,
-        "final_val_loss": next((r["val_loss"] for r in reversed(metrics) if r["val_loss"] is not None), None),
-        "final_val_bpb": next((r["val_bpb"] for r in reversed(metrics) if r["val_bpb"] is not None), None),
-        "best_val_loss": min((r["val_loss"] for r in metrics if r["val_loss"] is not None), default=None),
-        "tokens_per_s": _median([r["tokens_per_s"] for r in train_rows]),
-        "mfu": _median([r["mfu"] for r in train_rows if r["mfu"] is not None]),
-        "peak_flops": peak,
-        "peak_flops_source": peak_source,
-        "flops_per_token": flops_per_token(mcfg),
-        "train_s": round(elapsed(), 3),
-        "resumed_from_step": resume_from.manifest.get("counts", {}).get("step") if resume_from else None,
-        "samples": samples,
-    }
-    save(final=True, stats=stats)
-    return read_manifest(output.out)
-
-
-def _extra_state(model, data) -> dict:
-    """What a checkpoint keeps besides weights and optimizer: the model's extra state (PPO's value
-    model) and the batch source's state (RL rollouts), where they have one."""
-    state = {}
-    if hasattr(model, "extra_state"):
-        state["extra"] = model.extra_state()
-    if hasattr(data, "state_dict"):
-        state["data"] = data.state_dict()
-    return state
-
-
-def _median(values: list[float]) -> float | None:
-    values = sorted(values)
-    return values[len(values) // 2] if values else None
-
-
-def _progress(enabled: bool) -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.percentage:>3.0f}%"),
-        TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
-        console=console,
-        disable=not enabled,
-    )
-
-
-# --------------------------------------------------------------------------------------- loading
-
-
-def load_model(path: str | Path, device: str = "auto"):
-    """Load a checkpoint for use: returns (model in eval mode on `device`, its tokenizer, the Checkpoint).
-
-    The tokenizer is the checkpoint's own tokenizer.json; one whose vocabulary size differs from the
-    model's embedding table is a UserError (a checkpoint assembled from mismatched parts).
-    """
-    from llmkit.tokenizer import load_tokenizer
-
-    ckpt = open_checkpoint(path)
-    mcfg = ModelConfig.from_dict(ckpt.model_config)
-    tokenizer = load_tokenizer(ckpt.tokenizer_path)
-    if tokenizer.vocab_size != mcfg.vocab_size:
-        raise UserError(
-            f"tokenizer/checkpoint vocabulary mismatch in {ckpt.path}: tokenizer.json has {tokenizer.vocab_size:,} "
-            f"tokens, the model's vocab_size is {mcfg.vocab_size:,}"
-        )
-    model = Transformer(mcfg)
-    model.load_weights(ckpt.weights())
-    return model.to(resolve_device(device)).eval(), tokenizer, ckpt
