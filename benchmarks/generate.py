@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/generate.py [--preset small] [--new-tokens 256] [--batches 1,8]
 
-Runs `llmkit.sampling.generate` (what `llmkit generate` runs) on a randomly initialised model of the
+Runs `llmkit.engine.generate` (what `llmkit generate` runs) on a randomly initialised model of the
 preset (speed does not depend on the weights), with no stop tokens so every row produces exactly
 `--new-tokens` tokens after a `--prompt-tokens` prompt. The reference, measured in the same run, is
 the same generation without the cache (every step recomputes the whole sequence); both produce the
@@ -28,8 +28,8 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from llmkit.engine import SamplingConfig, generate
 from llmkit.model import Transformer, model_config, num_params
-from llmkit.sampling import SamplingConfig, generate
 
 ROOT = Path(__file__).resolve().parent.parent
 console = Console(width=120)

@@ -1,4 +1,5 @@
-"""Post-training throughput: SFT tokens/s, reward-model pairs/s, PPO seconds per rollout batch, GRPO samples/s.
+"""Post-training throughput: SFT tokens/s, reward-model pairs/s, PPO seconds per rollout batch, GRPO samples/s,
+and GRPO's rollout generation with the shared prefill against repeated prompts.
 
     .venv/bin/python benchmarks/posttrain.py [--presets tiny,small] [--steps 12]
 
@@ -57,6 +58,36 @@ def chat_text(work: Path) -> Path:
     return path
 
 
+def rollout_samples_per_s(sft: Path, group_size: int = 8, prompts: int = 4, repeats: int = 5) -> dict:
+    """GRPO's rollout generation alone, as the engine does it (each prompt prefilled once, its KV cache
+    shared by the group's samples) and as it was done before (the prompt repeated in the batch, each
+    copy prefilled): samples/s, the median of `repeats`, on the same model and prompts."""
+    import statistics
+    import time
+
+    from llmkit.checkpoint import load_model
+    from llmkit.engine import SamplingConfig, chat_prompt_ids, chat_stop_ids, generate
+
+    model, tok, _ = load_model(sft, device="cpu")
+    rows = [json.loads(line) for line in (SAMPLE / "prompts.jsonl").read_text().splitlines()[:prompts]]
+    sampling = SamplingConfig(max_new_tokens=16, temperature=1.0)
+    ids = [chat_prompt_ids(tok, r["prompt"], 256 - 16) for r in rows]
+    ways = {
+        "shared_prefill": lambda: generate(model, ids, sampling, chat_stop_ids(tok), samples_per_prompt=group_size),
+        "repeated_prompts": lambda: generate(model, [p for p in ids for _ in range(group_size)], sampling,
+                                             chat_stop_ids(tok)),
+    }  # fmt: skip
+    result = {}
+    for name, run in ways.items():
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - start)
+        result[name] = prompts * group_size / statistics.median(times)
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", default="tiny,small")
@@ -106,6 +137,9 @@ def main() -> None:
         grpo = run_grpo(work / f"{preset}-sft", SAMPLE / "prompts.jsonl", work / f"{preset}-grpo", quick(grpo_steps, 4), group_size=8,
                         max_new_tokens=16, show_progress=False)  # fmt: skip
         r["grpo_samples_per_s"] = grpo_steps * 4 * 8 / grpo["stats"]["train_s"]
+        rollout = rollout_samples_per_s(work / f"{preset}-sft")
+        r["rollout_shared_prefill_per_s"] = rollout["shared_prefill"]
+        r["rollout_repeated_prompts_per_s"] = rollout["repeated_prompts"]
         r["sft_vs_pretrain"] = r["sft_tokens_per_s"] / r["pretrain_tokens_per_s"]
         results["presets"][preset] = r
         console.print(f"{preset}: {r}")
@@ -122,12 +156,15 @@ def main() -> None:
         "RM pairs/s",
         "PPO s/rollout (16×32 tok)",
         "GRPO samples/s",
+        "rollout samples/s: shared prefill",
+        "repeated prompts (ref)",
     ):
         table.add_column(col, justify="right")
     for preset, r in results["presets"].items():
         table.add_row(
             preset, f"{r['parameters'] / 1e6:.1f}M", f"{r['pretrain_tokens_per_s']:,.0f}", f"{r['sft_tokens_per_s']:,.0f}",
             f"{r['sft_vs_pretrain']:.2f}", f"{r['rm_pairs_per_s']:.1f}", f"{r['ppo_s_per_rollout_batch']:.2f}", f"{r['grpo_samples_per_s']:.1f}",
+            f"{r['rollout_shared_prefill_per_s']:.1f}", f"{r['rollout_repeated_prompts_per_s']:.1f}",
         )  # fmt: skip
     console.print(table)
     args.out.parent.mkdir(parents=True, exist_ok=True)

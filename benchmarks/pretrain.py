@@ -33,9 +33,10 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from llmkit.device import measure_matmul_flops
 from llmkit.model import model_config, num_params
 from llmkit.tokenizer import load_tokenizer, tokenize_docs, train_tokenizer
-from llmkit.train.common import TrainConfig, measure_matmul_flops
+from llmkit.train.common import TrainConfig
 from llmkit.train.pretrain import run_pretrain
 
 ROOT = Path(__file__).resolve().parent.parent

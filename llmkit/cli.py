@@ -24,6 +24,7 @@ from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageErro
 from typer.core import TyperGroup
 
 from llmkit import __version__
+from llmkit.defaults import STAGE_DEFAULTS, stage_default
 from llmkit.errors import UserError
 
 console = Console()
@@ -680,7 +681,7 @@ def pretrain(
     out: Out,
     preset: Annotated[
         str, typer.Option("--preset", "-p", help="Model size: tiny, small, base, medium, large.")
-    ] = "tiny",
+    ] = stage_default("pretrain", "preset"),
     n_layers: _size_option("--n-layers", "Transformer blocks") = None,
     d_model: _size_option("--d-model", "Model width") = None,
     n_heads: _size_option("--n-heads", "Attention heads") = None,
@@ -699,11 +700,11 @@ def pretrain(
             show_default=False,
         ),
     ] = None,
-    lr: Annotated[float, typer.Option("--lr", help="Peak learning rate.")] = 1e-3,
+    lr: Annotated[float, typer.Option("--lr", help="Peak learning rate.")] = stage_default("pretrain", "lr"),
     min_lr_ratio: Annotated[
         float, typer.Option("--min-lr-ratio", help="Final learning rate as a fraction of --lr.")
     ] = 0.1,
-    warmup_steps: Annotated[int, typer.Option("--warmup-steps", help="Linear warmup steps.")] = 100,
+    warmup_steps: Annotated[int, typer.Option("--warmup-steps", help="Linear warmup steps.")] = stage_default("pretrain", "warmup_steps"),
     schedule: Annotated[
         str,
         typer.Option("--schedule", help="Decay after warmup: cosine, linear or wsd (warmup-stable-decay)."),
@@ -726,7 +727,7 @@ def pretrain(
     ] = 1.0,
     batch_size: Annotated[
         int, typer.Option("--batch-size", "-b", help="Sequences per micro-batch, per process.")
-    ] = 16,
+    ] = stage_default("pretrain", "batch_size"),
     tokens_per_step: Annotated[
         int | None,
         typer.Option(
@@ -756,13 +757,13 @@ def pretrain(
     ] = "auto",
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile the model.")] = False,
     seed: Seed = 0,
-    log_every: Annotated[int, typer.Option("--log-every", help="Log metrics every N steps.")] = 10,
+    log_every: Annotated[int, typer.Option("--log-every", help="Log metrics every N steps.")] = stage_default("pretrain", "log_every"),
     eval_every: Annotated[
         int, typer.Option("--eval-every", help="Validate (and sample) every N steps; 0 = at the end only.")
-    ] = 100,
+    ] = stage_default("pretrain", "eval_every"),
     eval_tokens: Annotated[
         int, typer.Option("--eval-tokens", help="Validation tokens per evaluation; 0 = no validation.")
-    ] = 65536,
+    ] = stage_default("pretrain", "eval_tokens"),
     checkpoint_every: Annotated[
         int, typer.Option("--checkpoint-every", help="Save a resumable checkpoint every N steps; 0 = off.")
     ] = 0,
@@ -883,7 +884,8 @@ def generate(
     """
     from rich.table import Table
 
-    from llmkit.sampling import SamplingConfig, read_prompts, run_generate
+    from llmkit.engine import SamplingConfig
+    from llmkit.generate import read_prompts, run_generate
 
     prompt_list = read_prompts(prompts or [], prompts_file, sys.stdin)
     sampling = SamplingConfig(
@@ -925,7 +927,8 @@ def chat(
         llmkit chat runs/demo/sft --temperature 0.7
         printf 'Hello!\\n/reset\\nWho are you?\\n' | llmkit chat runs/demo/sft
     """
-    from llmkit.sampling import SamplingConfig, run_chat
+    from llmkit.engine import SamplingConfig
+    from llmkit.generate import run_chat
 
     sampling = SamplingConfig(
         max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed
@@ -983,9 +986,7 @@ def import_(
 # --------------------------------------------------------------------------------------- post-training: sft, train-reward, dpo, score
 # The training options every post-training command shares (they fill train.common.TrainConfig).
 
-Lr = Annotated[
-    float | None, typer.Option("--lr", help="Peak learning rate (default: the stage's).", show_default=False)
-]
+Lr = Annotated[float, typer.Option("--lr", help="Peak learning rate.")]
 Epochs = Annotated[
     float, typer.Option("--epochs", help="Passes over the training data (unless a --max-* limit is set).")
 ]
@@ -1012,16 +1013,49 @@ DataFormat = Annotated[
 ]
 
 
-def train_config_from(params: dict, default_lr: float, default_batch: int):
-    """A TrainConfig from a post-training command's options (the stage's defaults where not given)."""
+TRAINING_OPTIONS = {
+    "lr": Lr, "batch_size": BatchSize, "warmup_steps": WarmupSteps, "max_steps": MaxSteps, "max_time": MaxTime,
+    "val_fraction": ValFraction, "eval_every": EvalEvery, "checkpoint_every": CheckpointEvery,
+    "precision": Precision, "seed": Seed, "device": Device, "data_format": DataFormat, "nproc": Nproc,
+    "threads": Threads, "resume": Resume, "force": Force,
+}  # fmt: skip
+# Defaults of the shared options that are the same for every stage; the rest come from llmkit.defaults.
+SHARED_DEFAULTS = {
+    "max_steps": None, "max_time": None, "checkpoint_every": 0, "precision": "auto", "seed": 0, "device": "auto",
+    "data_format": "auto", "nproc": 1, "threads": None, "resume": False, "force": False,
+}  # fmt: skip
+
+
+def with_training_options(stage: str, skip: tuple[str, ...] = ()):
+    """Give a post-training command the training options every such command shares (TRAINING_OPTIONS),
+    with `stage`'s defaults from llmkit.defaults, in place of its `**options`; typer then passes their
+    values in `options`. An option the command declares itself (e.g. GRPO's own --batch-size help)
+    or names in `skip` is left out. Built as `with_filter_settings` builds the filter's thresholds."""
+    from inspect import Parameter, Signature, signature
+
+    def decorate(command):
+        params = signature(command, eval_str=True).parameters.values()
+        own = [p for p in params if p.kind != Parameter.VAR_KEYWORD]
+        taken = {p.name for p in own} | set(skip)
+        defaults = {**SHARED_DEFAULTS, **STAGE_DEFAULTS[stage]}
+        shared = [
+            Parameter(name, Parameter.KEYWORD_ONLY, annotation=annotation, default=defaults[name])
+            for name, annotation in TRAINING_OPTIONS.items()
+            if name not in taken
+        ]
+        command.__signature__ = Signature([*own, *shared])
+        return command
+
+    return decorate
+
+
+def train_config_from(stage: str, params: dict):
+    """The TrainConfig of a post-training command's options."""
     from llmkit.train.common import TrainConfig
 
-    return TrainConfig(
-        lr=params["lr"] or default_lr, batch_size=params["batch_size"] or default_batch, warmup_steps=params["warmup_steps"],
-        max_steps=params["max_steps"], max_time=params["max_time"], eval_every=params["eval_every"],
-        checkpoint_every=params["checkpoint_every"], precision=params["precision"], seed=params["seed"],
-        device=params["device"], threads=params["threads"], log_every=min(10, params["max_steps"] or 10),
-    )  # fmt: skip
+    given = {k: params[k] for k in ("lr", "batch_size", "warmup_steps", "max_steps", "max_time", "eval_every",
+                                    "checkpoint_every", "precision", "seed", "device", "threads") if k in params}  # fmt: skip
+    return TrainConfig.for_stage(stage, **given, log_every=min(10, params["max_steps"] or 10))
 
 
 def print_training_summary(manifest: dict | None, keys: tuple[str, ...]) -> None:
@@ -1037,6 +1071,7 @@ def print_training_summary(manifest: dict | None, keys: tuple[str, ...]) -> None
 
 
 @app.command()
+@with_training_options("sft")
 def sft(
     ctx: typer.Context,
     base: Annotated[
@@ -1046,28 +1081,13 @@ def sft(
         Path, typer.Argument(help="A chat artifact, or a JSONL file of conversations.", show_default=False)
     ],
     out: Out,
-    epochs: Epochs = 3.0,
-    lr: Lr = None,
-    batch_size: BatchSize = 16,
-    warmup_steps: WarmupSteps = 10,
-    max_steps: MaxSteps = None,
-    max_time: MaxTime = None,
+    epochs: Epochs = stage_default("sft", "epochs"),
     long: Annotated[
         str, typer.Option("--long", help="Conversations longer than the context: truncate or drop.")
-    ] = "truncate",
-    val_fraction: ValFraction = 0.05,
-    eval_every: EvalEvery = 50,
-    checkpoint_every: CheckpointEvery = 0,
-    precision: Precision = "auto",
-    seed: Seed = 0,
-    device: Device = "auto",
-    data_format: DataFormat = "auto",
-    nproc: Nproc = 1,
-    threads: Threads = None,
-    resume: Resume = False,
-    force: Force = False,
+    ] = stage_default("sft", "long"),
+    **options,
 ) -> None:
-    """Supervised fine-tuning on conversations: the loss on assistant tokens only (default --lr 3e-4).
+    """Supervised fine-tuning on conversations: the loss on assistant tokens only.
 
     Each conversation is one row (no packing), so attention never crosses conversations. Reports the
     held-out loss and the stop rate (answers that end with <|im_end|>).
@@ -1078,25 +1098,15 @@ def sft(
     """
     from llmkit.train.sft import run_sft
 
-    cfg = train_config_from(ctx.params, 3e-4, 16)
     manifest = run_sft(
-        base,
-        chats,
-        out,
-        cfg,
-        epochs,
-        val_fraction,
-        long,
-        data_format,
-        nproc,
-        resolved_config(ctx),
-        force,
-        resume,
-    )
+        base, chats, out, train_config_from("sft", ctx.params), epochs, options["val_fraction"], long,
+        options["data_format"], options["nproc"], resolved_config(ctx), options["force"], options["resume"],
+    )  # fmt: skip
     print_training_summary(manifest, ("final_loss", "final_val_loss", "train_conversations", "dropped"))
 
 
 @app.command("train-reward")
+@with_training_options("train-reward")
 def train_reward(
     ctx: typer.Context,
     sft_checkpoint: Annotated[
@@ -1107,34 +1117,19 @@ def train_reward(
         typer.Argument(help="A prefs artifact, or a JSONL file of preference pairs.", show_default=False),
     ],
     out: Out,
-    epochs: Epochs = 2.0,
-    lr: Lr = None,
-    batch_size: BatchSize = 8,
-    warmup_steps: WarmupSteps = 10,
-    max_steps: MaxSteps = None,
-    max_time: MaxTime = None,
+    epochs: Epochs = stage_default("train-reward", "epochs"),
     margin: Annotated[
         float, typer.Option("--margin", help="Required reward margin in the Bradley–Terry loss.")
-    ] = 0.0,
+    ] = stage_default("train-reward", "margin"),
     center: Annotated[
         float, typer.Option("--center", help="Weight of the (r_chosen + r_rejected)² centering penalty.")
-    ] = 0.0,
-    val_fraction: ValFraction = 0.1,
-    eval_every: EvalEvery = 50,
-    checkpoint_every: CheckpointEvery = 0,
-    precision: Precision = "auto",
-    seed: Seed = 0,
-    device: Device = "auto",
-    data_format: DataFormat = "auto",
-    nproc: Nproc = 1,
-    threads: Threads = None,
-    resume: Resume = False,
-    force: Force = False,
+    ] = stage_default("train-reward", "center"),
+    **options,
 ) -> None:
     """Train a reward model (backbone + scalar head at the response's <|im_end|>) on preference pairs.
 
     Bradley–Terry loss −log σ(r_chosen − r_rejected − margin); reports pairwise accuracy and mean
-    margin on held-out pairs (default --lr 1e-4).
+    margin on held-out pairs.
 
     Example:
 
@@ -1142,26 +1137,16 @@ def train_reward(
     """
     from llmkit.train.reward import run_train_reward
 
-    cfg = train_config_from(ctx.params, 1e-4, 8)
     manifest = run_train_reward(
-        sft_checkpoint,
-        prefs,
-        out,
-        cfg,
-        epochs,
-        margin,
-        center,
-        val_fraction,
-        data_format,
-        nproc,
-        resolved_config(ctx),
-        force,
-        resume,
-    )
+        sft_checkpoint, prefs, out, train_config_from("train-reward", ctx.params), epochs, margin, center,
+        options["val_fraction"], options["data_format"], options["nproc"], resolved_config(ctx), options["force"],
+        options["resume"],
+    )  # fmt: skip
     print_training_summary(manifest, ("final_loss", "final_val_loss", "train_pairs", "val_pairs"))
 
 
 @app.command()
+@with_training_options("dpo")
 def dpo(
     ctx: typer.Context,
     sft_checkpoint: Annotated[
@@ -1178,26 +1163,11 @@ def dpo(
     beta: Annotated[
         float,
         typer.Option("--beta", help="DPO temperature β: how far the policy may move from the reference."),
-    ] = 0.1,
-    epochs: Epochs = 1.0,
-    lr: Lr = None,
-    batch_size: BatchSize = 8,
-    warmup_steps: WarmupSteps = 10,
-    max_steps: MaxSteps = None,
-    max_time: MaxTime = None,
-    val_fraction: ValFraction = 0.1,
-    eval_every: EvalEvery = 50,
-    checkpoint_every: CheckpointEvery = 0,
-    precision: Precision = "auto",
-    seed: Seed = 0,
-    device: Device = "auto",
-    data_format: DataFormat = "auto",
-    nproc: Nproc = 1,
-    threads: Threads = None,
-    resume: Resume = False,
-    force: Force = False,
+    ] = stage_default("dpo", "beta"),
+    epochs: Epochs = stage_default("dpo", "epochs"),
+    **options,
 ) -> None:
-    """Direct preference optimisation (sigmoid loss) of an SFT checkpoint on preference pairs (default --lr 1e-5).
+    """Direct preference optimisation (sigmoid loss) of an SFT checkpoint on preference pairs.
 
     Logs the implicit-reward accuracy and margins on held-out pairs.
 
@@ -1207,25 +1177,15 @@ def dpo(
     """
     from llmkit.train.dpo import run_dpo
 
-    cfg = train_config_from(ctx.params, 1e-5, 8)
     manifest = run_dpo(
-        sft_checkpoint,
-        prefs,
-        out,
-        cfg,
-        beta,
-        epochs,
-        val_fraction,
-        data_format,
-        nproc,
-        resolved_config(ctx),
-        force,
-        resume,
-    )
+        sft_checkpoint, prefs, out, train_config_from("dpo", ctx.params), beta, epochs, options["val_fraction"],
+        options["data_format"], options["nproc"], resolved_config(ctx), options["force"], options["resume"],
+    )  # fmt: skip
     print_training_summary(manifest, ("final_loss", "final_val_loss", "initial_val_loss", "train_pairs"))
 
 
 @app.command()
+@with_training_options("grpo")
 def grpo(
     ctx: typer.Context,
     sft_checkpoint: Annotated[
@@ -1240,20 +1200,20 @@ def grpo(
     out: Out,
     group_size: Annotated[
         int, typer.Option("--group-size", "-g", help="Answers sampled per prompt (G).")
-    ] = 8,
+    ] = stage_default("grpo", "group_size"),
     max_new_tokens: Annotated[
         int, typer.Option("--max-new-tokens", help="Answer length limit when sampling.")
-    ] = 16,
+    ] = stage_default("grpo", "max_new_tokens"),
     temperature: Annotated[
         float, typer.Option("--temperature", help="Sampling temperature of the rollouts.")
-    ] = 1.0,
-    clip: Annotated[float, typer.Option("--clip", help="PPO clip range ε of the probability ratio.")] = 0.2,
+    ] = stage_default("grpo", "temperature"),
+    clip: Annotated[float, typer.Option("--clip", help="PPO clip range ε of the probability ratio.")] = stage_default("grpo", "clip"),
     kl_coef: Annotated[
         float, typer.Option("--kl-coef", help="β of the KL penalty to the SFT reference; 0 = off.")
-    ] = 0.0,
+    ] = stage_default("grpo", "kl_coef"),
     updates_per_batch: Annotated[
         int, typer.Option("--updates-per-batch", help="Optimizer steps per batch of rollouts.")
-    ] = 1,
+    ] = stage_default("grpo", "updates_per_batch"),
     reward: Annotated[
         str | None,
         typer.Option(
@@ -1262,32 +1222,21 @@ def grpo(
             show_default=False,
         ),
     ] = None,
-    lr: Lr = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", "-b", help="Prompts per optimizer step.")] = 8,
-    warmup_steps: WarmupSteps = 0,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", "-b", help="Prompts per optimizer step.")
+    ] = stage_default("grpo", "batch_size"),
     max_steps: Annotated[
         int | None,
         typer.Option(
             "--max-steps", help="Optimizer steps (default: one pass over the prompts).", show_default=False
         ),
     ] = None,
-    max_time: MaxTime = None,
-    val_fraction: ValFraction = 0.1,
     max_val: Annotated[
         int, typer.Option("--max-val", help="Held-out prompts scored at each evaluation (at most).")
-    ] = 64,
-    eval_every: EvalEvery = 20,
-    checkpoint_every: CheckpointEvery = 0,
-    precision: Precision = "auto",
-    seed: Seed = 0,
-    device: Device = "auto",
-    data_format: DataFormat = "auto",
-    nproc: Nproc = 1,
-    threads: Threads = None,
-    resume: Resume = False,
-    force: Force = False,
+    ] = stage_default("grpo", "max_val"),
+    **options,
 ) -> None:
-    """RL on verifiable rewards (GRPO): sample G answers per prompt, reinforce the better ones (default --lr 1e-5).
+    """RL on verifiable rewards (GRPO): sample G answers per prompt, reinforce the better ones.
 
     Reports held-out exact-match accuracy (before and during training) and the rollouts' mean reward.
 
@@ -1297,16 +1246,16 @@ def grpo(
     """
     from llmkit.train.grpo import run_grpo
 
-    cfg = train_config_from(ctx.params, 1e-5, 8)
     manifest = run_grpo(
-        sft_checkpoint, prompts, out, cfg, group_size, max_new_tokens, temperature, clip, kl_coef, updates_per_batch, reward,
-        val_fraction, max_val, data_format=data_format, config=resolved_config(ctx), force=force, resume=resume,
-        nproc=nproc,
+        sft_checkpoint, prompts, out, train_config_from("grpo", ctx.params), group_size, max_new_tokens, temperature,
+        clip, kl_coef, updates_per_batch, reward, options["val_fraction"], max_val, options["data_format"],
+        resolved_config(ctx), options["force"], options["resume"], nproc=options["nproc"],
     )  # fmt: skip
     print_training_summary(manifest, ("initial_val_accuracy", "final_loss", "train_prompts", "val_prompts"))
 
 
 @app.command()
+@with_training_options("ppo", skip=("batch_size",))
 def ppo(
     ctx: typer.Context,
     sft_checkpoint: Annotated[
@@ -1327,63 +1276,53 @@ def ppo(
     out: Out,
     rollouts: Annotated[
         int, typer.Option("--rollouts", help="Rollout batches to train on (unless --max-steps/--max-time).")
-    ] = 20,
+    ] = stage_default("ppo", "rollouts"),
     rollout_size: Annotated[
         int, typer.Option("--rollout-size", help="Prompts (one sampled answer each) per rollout batch.")
-    ] = 32,
+    ] = stage_default("ppo", "rollout_size"),
     minibatches: Annotated[
         int, typer.Option("--minibatches", help="Optimizer steps per pass over a rollout batch.")
-    ] = 4,
-    ppo_epochs: Annotated[int, typer.Option("--ppo-epochs", help="Passes over each rollout batch.")] = 2,
+    ] = stage_default("ppo", "minibatches"),
+    ppo_epochs: Annotated[int, typer.Option("--ppo-epochs", help="Passes over each rollout batch.")] = stage_default("ppo", "ppo_epochs"),
     max_new_tokens: Annotated[
         int, typer.Option("--max-new-tokens", help="Answer length limit when sampling.")
-    ] = 32,
+    ] = stage_default("ppo", "max_new_tokens"),
     temperature: Annotated[
         float, typer.Option("--temperature", help="Sampling temperature of the rollouts.")
-    ] = 1.0,
+    ] = stage_default("ppo", "temperature"),
     kl_coef: Annotated[
         float, typer.Option("--kl-coef", help="β: per-token KL(policy ‖ SFT) penalty in the reward.")
-    ] = 0.05,
+    ] = stage_default("ppo", "kl_coef"),
     target_kl: Annotated[
         float | None,
         typer.Option(
             "--target-kl", help="Adapt β toward this KL per answer (default: fixed β).", show_default=False
         ),
-    ] = None,
-    clip: Annotated[float, typer.Option("--clip", help="PPO clip range ε of the policy ratio.")] = 0.2,
-    value_clip: Annotated[float, typer.Option("--value-clip", help="Clip range of the value update.")] = 0.2,
-    value_coef: Annotated[float, typer.Option("--value-coef", help="Weight of the value loss.")] = 0.5,
-    gamma: Annotated[float, typer.Option("--gamma", help="GAE discount γ.")] = 1.0,
-    lam: Annotated[float, typer.Option("--lam", help="GAE λ.")] = 0.95,
+    ] = stage_default("ppo", "target_kl"),
+    clip: Annotated[float, typer.Option("--clip", help="PPO clip range ε of the policy ratio.")] = stage_default("ppo", "clip"),
+    value_clip: Annotated[float, typer.Option("--value-clip", help="Clip range of the value update.")] = stage_default("ppo", "value_clip"),
+    value_coef: Annotated[float, typer.Option("--value-coef", help="Weight of the value loss.")] = stage_default("ppo", "value_coef"),
+    gamma: Annotated[float, typer.Option("--gamma", help="GAE discount γ.")] = stage_default("ppo", "gamma"),
+    lam: Annotated[float, typer.Option("--lam", help="GAE λ.")] = stage_default("ppo", "lam"),
     missing_eos_penalty: Annotated[
         float,
         typer.Option(
             "--missing-eos-penalty", help="Added to the score of an answer that never ends with <|im_end|>."
         ),
-    ] = -1.0,
-    lr: Lr = None,
-    warmup_steps: WarmupSteps = 0,
-    max_steps: MaxSteps = None,
-    max_time: MaxTime = None,
-    val_fraction: ValFraction = 0.1,
+    ] = stage_default("ppo", "missing_eos_penalty"),
     eval_every: Annotated[
         int, typer.Option("--eval-every", help="Evaluate every N optimizer steps; 0 = at the end only.")
-    ] = 8,
-    checkpoint_every: CheckpointEvery = 0,
-    precision: Precision = "auto",
-    seed: Seed = 0,
-    device: Device = "auto",
-    data_format: DataFormat = "auto",
-    nproc: Nproc = 1,
-    threads: Threads = None,
-    resume: Resume = False,
-    force: Force = False,
+    ] = stage_default("ppo", "eval_every"),
+    max_val: Annotated[
+        int, typer.Option("--max-val", help="Held-out prompts scored at each evaluation (at most).")
+    ] = stage_default("ppo", "max_val"),
+    **options,
 ) -> None:
     """RLHF with PPO (InstructGPT): sample answers, score them with the reward model, KL-penalise, GAE, clipped updates.
 
     Logs per evaluation: mean reward-model score and held-out reward, KL to the SFT model, β, entropy,
     clip fraction, approximate KL, value loss, answer length and the rate of answers that end
-    properly (default --lr 1e-5).
+    properly.
 
     Example:
 
@@ -1391,16 +1330,16 @@ def ppo(
     """
     from llmkit.train.ppo import PPOConfig, run_ppo
 
-    params = dict(ctx.params, batch_size=None)
-    cfg = train_config_from(params, 1e-5, 8)
+    cfg = train_config_from("ppo", ctx.params)
     cfg.log_every = min(cfg.log_every, eval_every) if eval_every else cfg.log_every
     pcfg = PPOConfig(
         rollout_size, minibatches, ppo_epochs, max_new_tokens, temperature, kl_coef, target_kl, clip, value_clip,
         value_coef, gamma, lam, missing_eos_penalty,
     )  # fmt: skip
     manifest = run_ppo(
-        sft_checkpoint, reward_model, prompts, out, cfg, pcfg, rollouts, val_fraction, data_format=data_format,
-        config=resolved_config(ctx), force=force, resume=resume, nproc=nproc,
+        sft_checkpoint, reward_model, prompts, out, cfg, pcfg, rollouts, options["val_fraction"], max_val,
+        data_format=options["data_format"], config=resolved_config(ctx), force=options["force"],
+        resume=options["resume"], nproc=options["nproc"],
     )  # fmt: skip
     print_training_summary(
         manifest, ("initial_val_reward", "final_loss", "train_prompts", "steps_per_rollout")

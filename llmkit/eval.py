@@ -31,6 +31,7 @@ from pathlib import Path
 
 import torch
 
+from llmkit.answers import exact_match, reference_answer
 from llmkit.artifacts import (
     ArtifactWriter,
     ParquetPartWriter,
@@ -39,6 +40,7 @@ from llmkit.artifacts import (
     parquet_files,
     read_manifest,
 )
+from llmkit.engine import reward_scores, token_logprobs
 from llmkit.errors import UserError
 
 TASK_TYPES = ("lm", "multiple_choice", "exact_match")
@@ -170,12 +172,9 @@ def sequence_logprobs(model, sequences: list[list[int]], starts: list[int]) -> l
     for row, seq in enumerate(sequences):
         ids[row, : len(seq)] = torch.tensor(seq, device=device)
     # the last token is only ever a target; right padding is never seen by causal attention
-    logprobs = model(ids[:, :-1]).float().log_softmax(dim=-1)
-    totals = []
-    for row, (seq, start) in enumerate(zip(sequences, starts, strict=True)):
-        targets = torch.tensor(seq[start:], device=device)
-        totals.append(logprobs[row, start - 1 : len(seq) - 1].gather(-1, targets[:, None]).sum().item())
-    return totals
+    logprobs = token_logprobs(model(ids[:, :-1]), ids[:, 1:])
+    return [logprobs[row, start - 1 : len(seq) - 1].sum().item()
+            for row, (seq, start) in enumerate(zip(sequences, starts, strict=True))]  # fmt: skip
 
 
 def eval_lm(model, tokenizer, task: Task, cfg: EvalConfig):
@@ -292,39 +291,6 @@ def eval_multiple_choice(model, tokenizer, task: Task, cfg: EvalConfig):
     return {"acc": correct / n, "acc_norm": correct_norm / n, "examples": n}, examples
 
 
-NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
-
-
-def extract_answer(text: str, regex: str | re.Pattern | None = None) -> str | None:
-    """The answer in a response: a regex's first group, else the number after '####', else the last number."""
-    if regex:
-        m = re.search(regex, text)
-        answer = (m.group(1) if m.re.groups else m.group(0)) if m else None
-        return answer.strip() if answer is not None else None  # an optional group may match nothing
-    if "####" in text:
-        m = NUMBER.search(text.split("####", 1)[1])
-        return m.group(0).replace(",", "") if m else None
-    numbers = NUMBER.findall(text)
-    return numbers[-1].replace(",", "") if numbers else None
-
-
-def reference_answer(answer: str) -> str:
-    """The reference a response's answer is compared with. A gsm8k-style answer (`reasoning ... #### 42`)
-    is reduced as a response is: the number after `####`, or the text after `#### ` if it has none."""
-    if "#### " not in answer:
-        return answer
-    return extract_answer(answer) or answer.split("#### ", 1)[1].strip()
-
-
-def answers_match(predicted: str | None, target: str) -> bool:
-    if predicted is None:
-        return False
-    try:
-        return float(predicted.replace(",", "")) == float(target.replace(",", ""))
-    except ValueError:
-        return predicted.strip().lower() == target.strip().lower()
-
-
 def exact_match_rows(task: Task, limit: int | None):
     if task.path.is_dir():
         rows = iter_rows(open_artifact(task.path, kinds=["prompts"]).parts)
@@ -340,41 +306,6 @@ def exact_match_rows(task: Task, limit: int | None):
         yield messages, reference_answer(str(row["answer"]))
 
 
-def exact_match(
-    model,
-    tokenizer,
-    rows: list[tuple[list[dict], str]],
-    max_new_tokens: int,
-    batch_size: int,
-    regex: str | re.Pattern | None = None,
-):
-    """Greedy answers to chat prompts scored against reference answers: (accuracy, per-example rows)."""
-    from llmkit.sampling import SamplingConfig, generate
-
-    room = model.config.seq_len - max_new_tokens
-    if room <= 0:
-        raise UserError(
-            f"--max-new-tokens {max_new_tokens} leaves no room for a prompt in the context of {model.config.seq_len}"
-        )
-    sampling = SamplingConfig(max_new_tokens=max_new_tokens, temperature=0.0)
-    stops = (tokenizer.im_end_id, tokenizer.eot_id)
-    examples = []
-    for i in range(0, len(rows), batch_size):
-        batch = rows[i : i + batch_size]
-        prompts = [
-            tokenizer.render_chat(messages, add_generation_prompt=True)[0][-room:] for messages, _ in batch
-        ]
-        for (messages, target), out in zip(
-            batch, generate(model, prompts, sampling, stop_ids=stops), strict=True
-        ):
-            response = tokenizer.decode([t for t in out if t not in stops])
-            score = float(answers_match(extract_answer(response, regex), target))
-            examples.append(
-                {"prompt": messages[-1]["content"], "response": response, "target": target, "score": score}
-            )
-    return sum(e["score"] for e in examples) / max(1, len(examples)), examples
-
-
 def eval_exact_match(model, tokenizer, task: Task, cfg: EvalConfig):
     rows = list(exact_match_rows(task, cfg.max_examples))
     if not rows:
@@ -388,8 +319,6 @@ def reward_comparison(rm, rm_tokenizer, tokenizer, baseline, rows, examples: lis
     """Mean reward of the checkpoint's answers and, with a baseline, its answers' mean reward and the win
     rate (ties count half): (metrics, per-example rows). Answers too long for the reward model's
     context are left out and counted (`reward_skipped`)."""
-    from llmkit.train.reward import score_answers
-
     if rm_tokenizer.fingerprint != tokenizer.fingerprint:
         raise UserError(
             "the reward model and the checkpoint use different tokenizers (tokenizer.json differs)"
@@ -401,8 +330,8 @@ def reward_comparison(rm, rm_tokenizer, tokenizer, baseline, rows, examples: lis
     else:
         base_examples = examples
     prompts = [messages for messages, _ in rows]
-    ours = score_answers(rm, tokenizer, prompts, [e["response"] for e in examples], cfg.batch_size)
-    theirs = score_answers(rm, tokenizer, prompts, [b["response"] for b in base_examples], cfg.batch_size)
+    ours = reward_scores(rm, tokenizer, prompts, [e["response"] for e in examples], cfg.batch_size)
+    theirs = reward_scores(rm, tokenizer, prompts, [b["response"] for b in base_examples], cfg.batch_size)
     kept = [i for i in range(len(rows)) if not (torch.isnan(ours[i]) or torch.isnan(theirs[i]))]
     if not kept:
         raise UserError(f"no prompt and answers fit the reward model's context of {rm.config.seq_len} tokens")
@@ -442,7 +371,7 @@ def run_eval(
 
     The manifest's `stats.metrics` is `{task name: {metric: value}}`.
     """
-    from llmkit.train.common import load_model
+    from llmkit.checkpoint import load_model
 
     if not tasks:
         raise UserError("give at least one task (a tokens artifact, a text file, a JSONL task) or --suite")
@@ -460,7 +389,7 @@ def run_eval(
     if cfg.baseline is not None and cfg.reward_model is None:
         raise UserError("--baseline needs --reward-model: the win rate compares reward-model scores")
     if cfg.reward_model is not None:
-        from llmkit.train.reward import load_reward_model
+        from llmkit.checkpoint import load_reward_model
 
         rm, rm_tokenizer, _ = load_reward_model(cfg.reward_model, device=cfg.device)
         if not any(t.type == "exact_match" for t in tasks):

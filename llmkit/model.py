@@ -182,6 +182,11 @@ class KVCache:
         self.values[layer][:, :, start:end] = v
         return self.keys[layer][:, :, :end], self.values[layer][:, :, :end]
 
+    def repeat_interleave(self, n: int) -> None:
+        """Repeat each row n times in a row: several samples continue one prefilled prompt."""
+        self.keys = [k.repeat_interleave(n, 0) for k in self.keys]
+        self.values = [v.repeat_interleave(n, 0) for v in self.values]
+
 
 class Attention(nn.Module):
     def __init__(self, cfg: ModelConfig, layer: int):
@@ -333,3 +338,19 @@ class Transformer(nn.Module):
                     f"checkpoint tensor {name} has shape {tuple(tensor.shape)}, the config says {tuple(expected[name].shape)}"
                 )
         self.load_state_dict(state, strict=False)
+
+
+class RewardModel(Transformer):
+    """The transformer with a score head instead of an LM head's use: one scalar per sequence, read
+    from the hidden state at each row's last token (InstructGPT's reward model). A reward checkpoint
+    is an ordinary checkpoint whose weights also hold `score.weight`."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__(cfg)
+        self.score = nn.Linear(cfg.d_model, 1, bias=False)
+        nn.init.normal_(self.score.weight, std=1 / math.sqrt(cfg.d_model + 1))  # InstructGPT's head init
+
+    def forward(self, idx: torch.Tensor, last: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        """Rewards (B,) for right-padded ids (B, T), read at each row's index `last` (B,)."""
+        hidden = self.hidden_states(idx)
+        return self.score(hidden[torch.arange(idx.size(0), device=idx.device), last]).squeeze(-1).float()

@@ -305,8 +305,9 @@ def every_kind(tmp_path_factory):
     model for eval and generations)."""
     from llmkit.data.crawl import run_crawl
     from llmkit.data.importers import run_import
+    from llmkit.engine import SamplingConfig
     from llmkit.eval import EvalConfig, detect_task, run_eval
-    from llmkit.sampling import SamplingConfig, run_generate
+    from llmkit.generate import run_generate
     from llmkit.tokenizer import tokenize_docs
 
     root = tmp_path_factory.mktemp("kinds")

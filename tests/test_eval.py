@@ -11,17 +11,15 @@ import pytest
 import torch
 from conftest import assert_one_line_error, make_checkpoint, make_tokenizer, run_cli
 
+from llmkit.answers import answers_match, extract_answer, reference_answer
 from llmkit.artifacts import iter_rows, open_artifact, save_checkpoint
 from llmkit.errors import UserError
 from llmkit.eval import (
     EvalConfig,
-    answers_match,
     choice_logprobs,
     detect_task,
     encode_pair,
-    extract_answer,
     read_suite,
-    reference_answer,
     run_eval,
 )
 from llmkit.model import Transformer, model_config
@@ -186,7 +184,7 @@ def test_gsm8k_style_rows_score_on_the_extracted_reference(tmp_path, uniform_ckp
     responses = iter(tokenizer.encode(r) for _, r, _ in rows)
     # the model's answers, fixed: what is tested is the scoring, not the (untrained) model
     monkeypatch.setattr(
-        "llmkit.sampling.generate", lambda model, prompts, *a, **k: [next(responses) for _ in prompts]
+        "llmkit.engine.generate", lambda model, prompts, *a, **k: [next(responses) for _ in prompts]
     )
     task = detect_task(tmp_path / "gsm.jsonl")
     m = run_eval(uniform_ckpt, [task], tmp_path / "out", EvalConfig(max_new_tokens=8))
@@ -310,7 +308,7 @@ def test_eval_bad_inputs(tmp_path, tokenizer, uniform_ckpt):
 
 
 def test_reward_model_mean_reward_and_win_rate(tmp_path, tokenizer, uniform_ckpt):
-    from llmkit.train.reward import RewardModel
+    from llmkit.model import RewardModel
 
     torch.manual_seed(3)
     cfg = model_config(

@@ -16,8 +16,9 @@ from conftest import REPO, assert_one_line_error, run_cli
 from test_pretrain import make_tokens
 
 from llmkit.artifacts import read_manifest
+from llmkit.engine import SamplingConfig
 from llmkit.errors import UserError
-from llmkit.sampling import SamplingConfig, read_prompts, run_chat, run_generate
+from llmkit.generate import read_prompts, run_chat, run_generate
 from llmkit.train.common import TrainConfig
 from llmkit.train.pretrain import run_pretrain
 

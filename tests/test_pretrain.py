@@ -24,6 +24,7 @@ from conftest import REPO, assert_one_line_error, make_checkpoint, make_tokenize
 from safetensors.torch import load_file
 
 from llmkit.artifacts import read_manifest
+from llmkit.checkpoint import load_model
 from llmkit.errors import UserError
 from llmkit.inspect import describe
 from llmkit.model import Transformer, model_config
@@ -33,7 +34,6 @@ from llmkit.train.common import (
     build_optimizer,
     finished_step_checkpoints,
     latest_step_checkpoint,
-    load_model,
     lr_at,
 )
 from llmkit.train.muon import Muon, newton_schulz

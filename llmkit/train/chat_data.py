@@ -18,9 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from llmkit.engine import IGNORE, answer_sequences, pad
 from llmkit.errors import UserError
-
-IGNORE = -100  # cross-entropy's ignore_index: no loss at this position
 
 
 def split_by_id(records: list[dict], val_fraction: float) -> tuple[list[dict], list[dict]]:
@@ -70,15 +69,12 @@ def encode_pairs(records: list[dict], tokenizer, max_len: int) -> tuple[list[tup
     """
     pairs, dropped = [], Counter()
     for r in records:
-        prompt, _ = tokenizer.render_chat(r["prompt"], add_generation_prompt=True)
-        chosen = tokenizer.encode(r["chosen"]) + [tokenizer.im_end_id]
-        rejected = tokenizer.encode(r["rejected"]) + [tokenizer.im_end_id]
-        room = max_len - max(len(chosen), len(rejected))
-        if room < 2:
+        encoded = answer_sequences(tokenizer, r["prompt"], [r["chosen"], r["rejected"]], max_len)
+        if encoded is None:
             dropped["response_too_long"] += 1
             continue
-        prompt = prompt[-room:]
-        pairs.append((prompt + chosen, prompt + rejected, len(prompt)))
+        (chosen, rejected), start = encoded
+        pairs.append((chosen, rejected, start))
     return pairs, dropped
 
 
@@ -116,15 +112,6 @@ def set_epoch_steps(cfg, epochs: float, n_examples: int, nproc: int = 1) -> None
     if cfg.max_steps is None and cfg.max_tokens is None and cfg.max_time is None:
         world = int(os.environ.get("WORLD_SIZE", nproc))
         cfg.max_steps = max(1, round(epochs * max(1, n_examples // (cfg.batch_size * world))))
-
-
-def pad(rows: list[list[int]], value: int) -> torch.Tensor:
-    """Right-pad int rows to the longest: (len(rows), longest) int64."""
-    width = max(len(r) for r in rows)
-    out = torch.full((len(rows), width), value, dtype=torch.long)
-    for i, r in enumerate(rows):
-        out[i, : len(r)] = torch.tensor(r, dtype=torch.long)
-    return out
 
 
 def lm_rows(ids: list[int], loss_from: list[int]) -> tuple[list[int], list[int]]:
@@ -175,11 +162,3 @@ def preference_metrics(split: str, rewards: torch.Tensor) -> dict:
     if split == "val":
         result["val_loss"] = -torch.nn.functional.logsigmoid(margin).mean().item()
     return result
-
-
-def sequence_logps(model, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Sum over each row of log p(target token), where targets are not IGNORE: (rows,) float32."""
-    logits = model(inputs).float()
-    mask = targets != IGNORE
-    logp = logits.log_softmax(-1).gather(-1, targets.clamp(min=0)[..., None]).squeeze(-1)
-    return (logp * mask).sum(-1)

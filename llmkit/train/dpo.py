@@ -11,15 +11,16 @@ The reference log-probabilities never change, so they are computed once, before 
 
 from __future__ import annotations
 
-import os
-from dataclasses import asdict
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from llmkit.artifacts import read_manifest
+from llmkit.checkpoint import load_model
 from llmkit.data.importers import read_records
+from llmkit.defaults import stage_default
+from llmkit.device import autocast
+from llmkit.engine import sequence_logprobs
 from llmkit.errors import UserError
 from llmkit.train.chat_data import (
     IGNORE,
@@ -28,11 +29,11 @@ from llmkit.train.chat_data import (
     pad,
     pair_rows,
     preference_metrics,
-    sequence_logps,
     set_epoch_steps,
     split_by_id,
 )
-from llmkit.train.common import Output, TrainConfig, autocast, check_output, launch, load_model, train
+from llmkit.train.common import TrainConfig
+from llmkit.train.runner import Stage, run_stage
 
 
 def pair_batch(pairs: list[tuple], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -56,7 +57,7 @@ def response_logps(
     for i in range(0, len(pairs), batch_size):
         inputs, targets = pair_batch(pairs[i : i + batch_size], pad_id)
         with autocast(device, precision):
-            out.append(sequence_logps(model, inputs.to(device), targets.to(device)).view(-1, 2).cpu())
+            out.append(sequence_logprobs(model, inputs.to(device), targets.to(device)).view(-1, 2).cpu())
     return torch.cat(out) if out else torch.zeros(0, 2)
 
 
@@ -81,7 +82,7 @@ def dpo_loss(beta: float):
 
     def loss_fn(model, batch) -> torch.Tensor:
         inputs, targets, ref = batch
-        logps = sequence_logps(model, inputs, targets).view(-1, 2)
+        logps = sequence_logprobs(model, inputs, targets).view(-1, 2)
         return -F.logsigmoid(beta * ((logps - ref) @ torch.tensor([1.0, -1.0], device=ref.device))).mean()
 
     return loss_fn
@@ -112,9 +113,9 @@ def run_dpo(
     prefs: str | Path,
     out_dir: str | Path,
     train_config: TrainConfig | None = None,
-    beta: float = 0.1,
-    epochs: float = 1.0,
-    val_fraction: float = 0.1,
+    beta: float = stage_default("dpo", "beta"),
+    epochs: float = stage_default("dpo", "epochs"),
+    val_fraction: float = stage_default("dpo", "val_fraction"),
     data_format: str = "auto",
     nproc: int = 1,
     config: dict | None = None,
@@ -127,7 +128,15 @@ def run_dpo(
     Returns the manifest (None on ranks other than 0). The implicit-reward accuracy and margins of
     the SFT model itself (before any update) are recorded as `initial_*` in the manifest.
     """
-    cfg = (train_config or TrainConfig(lr=1e-5, warmup_steps=10, eval_every=50, batch_size=8)).validate()
+    return run_stage(
+        build_dpo, out_dir, train_config or TrainConfig.for_stage("dpo"), nproc=nproc, config=config,
+        force=force, resume=resume, show_progress=show_progress,
+        sft=sft, prefs=prefs, beta=beta, epochs=epochs, val_fraction=val_fraction, data_format=data_format,
+    )  # fmt: skip
+
+
+def build_dpo(cfg: TrainConfig, nproc: int, sft, prefs, beta, epochs, val_fraction, data_format) -> Stage:
+    """DPO as the runner's Stage: the SFT model as policy, its frozen log-probs as the reference."""
     if beta <= 0:
         raise UserError(f"--beta must be greater than 0 (got {beta})")
     model, tokenizer, ckpt = load_model(sft, device="cpu")
@@ -141,58 +150,27 @@ def run_dpo(
             f"no preference pair fits the context of {model.config.seq_len} tokens ({dict(dropped)})"
         )
     set_epoch_steps(cfg, epochs, len(train_pairs), nproc)
-    run_config = {
-        **asdict(cfg),
-        "beta": beta,
-        "epochs": epochs,
-        "val_fraction": val_fraction,
-        **(config or {}),
-    }
-    output = Output(
-        Path(out_dir), "dpo", run_config, [ckpt.path, Path(prefs)], tokenizer.path, force=force, resume=resume
-    )
-    resume_from = check_output(output)
-    if nproc > 1 and "WORLD_SIZE" not in os.environ:
-        launch(
-            nproc,
-            run_dpo,
-            sft,
-            prefs,
-            out_dir,
-            cfg,
-            beta,
-            epochs,
-            val_fraction,
-            data_format,
-            1,
-            config,
-            force,
-            resume,
-            show_progress,
-        )
-        return read_manifest(out_dir)
     train_ref = response_logps(model, train_pairs, tokenizer.pad_id, cfg.batch_size)  # the frozen reference
     val_ref = response_logps(model, val_pairs, tokenizer.pad_id, cfg.batch_size)
-    data = DPOBatches(train_pairs, train_ref, tokenizer.pad_id, cfg.batch_size, cfg.seed)
     evaluate = DPOEvaluator(
         beta, val_pairs, val_ref, train_pairs, train_ref, tokenizer.pad_id, cfg.batch_size
     )
-    initial = evaluate(model, "fp32")  # the policy equals the reference: margins 0, the baseline accuracy
-    return train(
+    return Stage(
+        "dpo",
         model,
-        data,
-        cfg,
-        output,
+        DPOBatches(train_pairs, train_ref, tokenizer.pad_id, cfg.batch_size, cfg.seed),
+        inputs=[ckpt.path, Path(prefs)],
+        tokenizer_json=tokenizer.path,
+        settings={"beta": beta, "epochs": epochs, "val_fraction": val_fraction},
         loss_fn=dpo_loss(beta),
         evaluate=evaluate,
-        resume_from=resume_from,
-        show_progress=show_progress,
-        extra_stats={
+        stats={
             "pairs": len(records),
             "rejected_rows": rejected_rows,
             "train_pairs": len(train_pairs),
             "val_pairs": len(val_pairs),
             "dropped": dict(dropped),
-            **{f"initial_{k}": v for k, v in initial.items()},
-        },  # fmt: skip
+        },
+        # the policy equals the reference: margins 0, the baseline accuracy
+        before_training=lambda: {f"initial_{k}": v for k, v in evaluate(model, "fp32").items()},
     )

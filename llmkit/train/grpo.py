@@ -16,31 +16,22 @@ The rollouts in use are saved with each checkpoint, so a resumed run continues e
 from __future__ import annotations
 
 import importlib
-import os
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
-from llmkit.artifacts import read_manifest
+from llmkit.answers import answers_match, exact_match, extract_answer
+from llmkit.checkpoint import load_model
 from llmkit.data.importers import read_records
+from llmkit.defaults import stage_default
+from llmkit.device import autocast, resolve_device, resolve_precision
+from llmkit.engine import IGNORE, SamplingConfig, complete_chats, pad, token_logprobs
 from llmkit.errors import UserError
-from llmkit.eval import answers_match, exact_match, extract_answer
-from llmkit.sampling import SamplingConfig, generate
-from llmkit.train.chat_data import IGNORE, ExampleOrder, lm_rows, pad, split_by_id
-from llmkit.train.common import (
-    Output,
-    TrainConfig,
-    autocast,
-    check_output,
-    is_main_process,
-    launch,
-    load_model,
-    resolve_device,
-    resolve_precision,
-    train,
-)
+from llmkit.train.chat_data import ExampleOrder, lm_rows, split_by_id
+from llmkit.train.common import TrainConfig, is_main_process
+from llmkit.train.runner import Stage, run_stage
 
 RewardFn = Callable[[str, str, str | None], float]
 
@@ -64,12 +55,6 @@ def load_reward_fn(spec: str | None) -> RewardFn:
     if not callable(fn):
         raise UserError(f"--reward {spec} is not a function")
     return fn
-
-
-def token_logps(model, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """log p(target) at every position (B, T), float32; positions whose target is IGNORE hold junk."""
-    logits = model(inputs).float()
-    return logits.log_softmax(-1).gather(-1, targets.clamp(min=0)[..., None]).squeeze(-1)
 
 
 class GroupRollouts:
@@ -117,38 +102,27 @@ class GroupRollouts:
             self.prompts[i]
             for i in self.order.samples(cycle, micro, n_micro, rank, world_size, self.batch_size)
         ]
-        room = self.policy.config.seq_len - self.sampling.max_new_tokens
-        prompt_ids = [tok.render_chat(p["prompt"], add_generation_prompt=True)[0][-room:] for p in picked]
         seed = (self.seed * 1_000_003 + cycle) * 1009 + micro * 31 + rank
         sampling = SamplingConfig(**{**asdict(self.sampling), "seed": seed})
         was_training = self.policy.training
         self.policy.eval()
-        with autocast(device, self.precision):
-            repeated = [ids for ids in prompt_ids for _ in range(self.group_size)]
-            answers = generate(self.policy, repeated, sampling, stop_ids=[tok.im_end_id, tok.eot_id])
-        stops = (tok.im_end_id, tok.eot_id)
+        with autocast(device, self.precision):  # each prompt is prefilled once for its whole group
+            answers = complete_chats(self.policy, tok, [p["prompt"] for p in picked], sampling, self.group_size)
         rewards = []
         for i, answer in enumerate(answers):
             p = picked[i // self.group_size]
-            text = tok.decode([t for t in answer if t not in stops])
-            rewards.append(float(self.reward_fn(p["prompt"][-1]["content"], text, p.get("answer"))))
+            rewards.append(float(self.reward_fn(p["prompt"][-1]["content"], answer.text, p.get("answer"))))
         rewards = torch.tensor(rewards)
         groups = rewards.view(-1, self.group_size)
         advantages = (
             (groups - groups.mean(1, keepdim=True)) / (groups.std(1, keepdim=True, unbiased=False) + 1e-4)
         ).view(-1)
-        rows = [
-            lm_rows(
-                prompt_ids[i // self.group_size] + a,
-                [0] * len(prompt_ids[i // self.group_size]) + [1] * len(a),
-            )
-            for i, a in enumerate(answers)
-        ]
+        rows = [lm_rows(a.prompt_ids + a.ids, [0] * len(a.prompt_ids) + [1] * len(a.ids)) for a in answers]
         inputs, targets = pad([r[0] for r in rows], tok.pad_id), pad([r[1] for r in rows], IGNORE)
         with autocast(device, self.precision):
-            old = token_logps(self.policy, inputs.to(device), targets.to(device)).cpu()
+            old = token_logprobs(self.policy(inputs.to(device)), targets.to(device)).cpu()
             ref = (
-                token_logps(self.reference, inputs.to(device), targets.to(device)).cpu()
+                token_logprobs(self.reference(inputs.to(device)), targets.to(device)).cpu()
                 if self.reference is not None
                 else torch.zeros_like(old)
             )
@@ -157,7 +131,7 @@ class GroupRollouts:
             {
                 "reward": rewards.mean().item(),
                 "solved": (groups.max(1).values > 0).float().mean().item(),
-                "answer_tokens": sum(map(len, answers)) / len(answers),
+                "answer_tokens": sum(len(a.ids) for a in answers) / len(answers),
             }
         )
         return inputs, targets, advantages, old, ref
@@ -182,7 +156,7 @@ def grpo_loss(clip: float, kl_coef: float):
     def loss_fn(model, batch) -> torch.Tensor:
         inputs, targets, advantages, old, ref = batch
         mask = (targets != IGNORE).float()
-        logp = token_logps(model, inputs, targets)
+        logp = token_logprobs(model(inputs), targets)
         ratio = torch.exp(logp - old)
         adv = advantages[:, None]
         loss = -torch.minimum(ratio * adv, ratio.clamp(1 - clip, 1 + clip) * adv)
@@ -228,15 +202,15 @@ def run_grpo(
     prompts: str | Path,
     out_dir: str | Path,
     train_config: TrainConfig | None = None,
-    group_size: int = 8,
-    max_new_tokens: int = 16,
-    temperature: float = 1.0,
-    clip: float = 0.2,
-    kl_coef: float = 0.0,
-    updates_per_batch: int = 1,
+    group_size: int = stage_default("grpo", "group_size"),
+    max_new_tokens: int = stage_default("grpo", "max_new_tokens"),
+    temperature: float = stage_default("grpo", "temperature"),
+    clip: float = stage_default("grpo", "clip"),
+    kl_coef: float = stage_default("grpo", "kl_coef"),
+    updates_per_batch: int = stage_default("grpo", "updates_per_batch"),
     reward: str | None = None,
-    val_fraction: float = 0.1,
-    max_val: int = 64,
+    val_fraction: float = stage_default("grpo", "val_fraction"),
+    max_val: int = stage_default("grpo", "max_val"),
     data_format: str = "auto",
     config: dict | None = None,
     force: bool = False,
@@ -250,12 +224,22 @@ def run_grpo(
     processes, or torchrun's, each sample their own prompts). Returns the manifest (None on ranks
     other than 0); the held-out exact-match accuracy of the SFT policy itself is `initial_val_accuracy`.
     """
-    cfg = (train_config or TrainConfig(lr=1e-5, warmup_steps=0, eval_every=20, batch_size=4)).validate()
+    return run_stage(
+        build_grpo, out_dir, train_config or TrainConfig.for_stage("grpo"), nproc=nproc, config=config,
+        force=force, resume=resume, show_progress=show_progress,
+        sft=sft, prompts=prompts, group_size=group_size, max_new_tokens=max_new_tokens, temperature=temperature,
+        clip=clip, kl_coef=kl_coef, updates_per_batch=updates_per_batch, reward=reward,
+        val_fraction=val_fraction, max_val=max_val, data_format=data_format,
+    )  # fmt: skip
+
+
+def build_grpo(cfg: TrainConfig, nproc: int, sft, prompts, group_size, max_new_tokens, temperature, clip, kl_coef,
+               updates_per_batch, reward, val_fraction, max_val, data_format) -> Stage:  # fmt: skip
+    """GRPO as the runner's Stage: the SFT policy, group rollouts as batches, the clipped group loss."""
     for name, value in (
         ("group-size", group_size),
         ("max-new-tokens", max_new_tokens),
         ("updates-per-batch", updates_per_batch),
-        ("nproc", nproc),
     ):
         if value <= 0:
             raise UserError(f"--{name} must be greater than 0 (got {value})")
@@ -284,60 +268,20 @@ def run_grpo(
         reference.requires_grad_(False)
     precision = resolve_precision(cfg.precision, resolve_device(cfg.device))
     sampling = SamplingConfig(max_new_tokens=max_new_tokens, temperature=temperature)
-    rollouts = GroupRollouts(
-        policy,
-        reference,
-        tokenizer,
-        train_records,
-        cfg.batch_size,
-        group_size,
-        sampling,
-        reward_fn,
-        updates_per_batch,
-        precision,
-        cfg.seed,
-    )
-    run_config = {**asdict(cfg), "group_size": group_size, "max_new_tokens": max_new_tokens, "temperature": temperature, "clip": clip,
-                  "kl_coef": kl_coef, "updates_per_batch": updates_per_batch, "reward": reward or "exact_match", **(config or {})}  # fmt: skip
-    output = Output(
-        Path(out_dir),
-        "grpo",
-        run_config,
-        [ckpt.path, Path(prompts)],
-        tokenizer.path,
-        force=force,
-        resume=resume,
-    )
-    resume_from = check_output(output)
-    if nproc > 1 and "WORLD_SIZE" not in os.environ:
-        args = (
-            group_size,
-            max_new_tokens,
-            temperature,
-            clip,
-            kl_coef,
-            updates_per_batch,
-            reward,
-            val_fraction,
-        )
-        launch(nproc, run_grpo, sft, prompts, out_dir, train_config, *args, max_val, data_format, config, force,
-               resume, show_progress)  # fmt: skip
-        return read_manifest(out_dir)
+    rollouts = GroupRollouts(policy, reference, tokenizer, train_records, cfg.batch_size, group_size, sampling,
+                             reward_fn, updates_per_batch, precision, cfg.seed)  # fmt: skip
     evaluate = GRPOEvaluator(rollouts, val_rows, max_new_tokens, 32)
-    initial = evaluate(policy, precision) if val_rows and is_main_process() else {}
-    return train(
+    return Stage(
+        "grpo",
         policy,
         rollouts,
-        cfg,
-        output,
+        inputs=[ckpt.path, Path(prompts)],
+        tokenizer_json=tokenizer.path,
+        settings={"group_size": group_size, "max_new_tokens": max_new_tokens, "temperature": temperature,
+                  "clip": clip, "kl_coef": kl_coef, "updates_per_batch": updates_per_batch,
+                  "reward": reward or "exact_match"},  # fmt: skip
         loss_fn=grpo_loss(clip, kl_coef),
         evaluate=evaluate,
-        resume_from=resume_from,
-        show_progress=show_progress,
-        extra_stats={
-            "prompts": len(records),
-            "train_prompts": len(train_records),
-            "val_prompts": len(val_rows),
-            "initial_val_accuracy": initial.get("val_accuracy"),
-        },  # fmt: skip
+        stats={"prompts": len(records), "train_prompts": len(train_records), "val_prompts": len(val_rows)},
+        before_training=lambda: {"initial_val_accuracy": evaluate(policy, precision).get("val_accuracy")},
     )

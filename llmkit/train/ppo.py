@@ -21,7 +21,6 @@ value model rides in trainer_state/ for `--resume`.
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -30,41 +29,41 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from llmkit.artifacts import read_manifest
+from llmkit.checkpoint import load_model, load_reward_model
 from llmkit.data.importers import read_records
-from llmkit.errors import UserError
-from llmkit.sampling import SamplingConfig, generate
-from llmkit.train.chat_data import IGNORE, lm_rows, pad, split_by_id
-from llmkit.train.common import (
-    Output,
-    TrainConfig,
-    autocast,
-    check_output,
-    is_main_process,
-    launch,
-    load_model,
-    resolve_device,
-    resolve_precision,
-    train,
+from llmkit.defaults import stage_default
+from llmkit.device import autocast, resolve_device, resolve_precision
+from llmkit.engine import (
+    IGNORE,
+    Completion,
+    SamplingConfig,
+    complete_chats,
+    pad,
+    reward_scores,
+    token_logprobs,
 )
-from llmkit.train.reward import RewardModel, load_reward_model, score_answers
+from llmkit.errors import UserError
+from llmkit.model import RewardModel
+from llmkit.train.chat_data import lm_rows, split_by_id
+from llmkit.train.common import TrainConfig, is_main_process
+from llmkit.train.runner import Stage, run_stage
 
 
 @dataclass
 class PPOConfig:
-    rollout_size: int = 32  # prompts (one answer each) per rollout batch
-    minibatches: int = 4  # optimizer steps per pass over a rollout batch
-    ppo_epochs: int = 2  # passes over each rollout batch
-    max_new_tokens: int = 32
-    temperature: float = 1.0
-    kl_coef: float = 0.05  # β, the starting value when target_kl is set
-    target_kl: float | None = None  # adaptive β (Ziegler et al.): steer the per-answer KL toward this
-    clip: float = 0.2  # ε of the policy ratio
-    value_clip: float = 0.2
-    value_coef: float = 0.5
-    gamma: float = 1.0
-    lam: float = 0.95
-    missing_eos_penalty: float = -1.0
+    rollout_size: int = stage_default("ppo", "rollout_size")  # prompts (one answer each) per rollout batch
+    minibatches: int = stage_default("ppo", "minibatches")  # optimizer steps per pass over a rollout batch
+    ppo_epochs: int = stage_default("ppo", "ppo_epochs")  # passes over each rollout batch
+    max_new_tokens: int = stage_default("ppo", "max_new_tokens")
+    temperature: float = stage_default("ppo", "temperature")
+    kl_coef: float = stage_default("ppo", "kl_coef")  # β, the starting value when target_kl is set
+    target_kl: float | None = stage_default("ppo", "target_kl")  # adaptive β (Ziegler et al.): steer the per-answer KL toward this
+    clip: float = stage_default("ppo", "clip")  # ε of the policy ratio
+    value_clip: float = stage_default("ppo", "value_clip")
+    value_coef: float = stage_default("ppo", "value_coef")
+    gamma: float = stage_default("ppo", "gamma")
+    lam: float = stage_default("ppo", "lam")
+    missing_eos_penalty: float = stage_default("ppo", "missing_eos_penalty")
 
     def validate(self) -> PPOConfig:
         for name in ("rollout_size", "minibatches", "ppo_epochs", "max_new_tokens"):
@@ -109,12 +108,6 @@ class PolicyAndValue(nn.Module):
 
     def load_extra_state(self, extra: dict) -> None:
         self.value.load_weights(extra["value_model"])
-
-
-def token_logps(logits: torch.Tensor, targets: torch.Tensor, temperature: float) -> torch.Tensor:
-    """log p(target) per position under softmax(logits / temperature): (B, T) float32."""
-    logp = (logits.float() / temperature).log_softmax(-1)
-    return logp.gather(-1, targets.clamp(min=0)[..., None]).squeeze(-1)
 
 
 def gae(
@@ -207,8 +200,6 @@ class PPORollouts:
                 len(self.prompts), cfg.rollout_size, replace=len(self.prompts) < cfg.rollout_size
             )
         ]
-        room = policy.config.seq_len - cfg.max_new_tokens
-        prompt_ids = [tok.render_chat(p["prompt"], add_generation_prompt=True)[0][-room:] for p in picked]
         was_training = self.model.training
         self.model.eval()
         sampling = SamplingConfig(
@@ -217,20 +208,20 @@ class PPORollouts:
             seed=(self.seed * 7919 + cycle) * 1009 + rank,
         )
         with autocast(device, self.precision):
-            answers = generate(policy, prompt_ids, sampling, stop_ids=[tok.im_end_id, tok.eot_id])
-        rows = [lm_rows(p + a, [0] * len(p) + [1] * len(a)) for p, a in zip(prompt_ids, answers, strict=True)]
+            answers = complete_chats(policy, tok, [p["prompt"] for p in picked], sampling)
+        rows = [lm_rows(a.prompt_ids + a.ids, [0] * len(a.prompt_ids) + [1] * len(a.ids)) for a in answers]
         inputs, targets = pad([r[0] for r in rows], tok.pad_id), pad([r[1] for r in rows], IGNORE)
         mask = (targets != IGNORE).float()
         with autocast(device, self.precision):
             logits, values = self.model(inputs.to(device))
-            old_logp = token_logps(logits, targets.to(device), cfg.temperature).cpu()
-            ref_logp = token_logps(
+            old_logp = token_logprobs(logits, targets.to(device), cfg.temperature).cpu()
+            ref_logp = token_logprobs(
                 self.reference(inputs.to(device)), targets.to(device), cfg.temperature
             ).cpu()
         # the value of the state before predicting target t is the value read at input position t
         values = values.float().cpu() * mask
         scores = self._scores(picked, answers)
-        ended = torch.tensor([bool(a) and a[-1] == tok.im_end_id for a in answers])
+        ended = torch.tensor([a.stop_id == tok.im_end_id for a in answers])
         scores = scores + (~ended).float() * cfg.missing_eos_penalty
         kl = (old_logp - ref_logp) * mask
         rewards = -self.kl_coef * kl
@@ -254,11 +245,10 @@ class PPORollouts:
         self.model.train(was_training)
         return [inputs, targets, old_logp, advantages, returns, values]
 
-    def _scores(self, picked, answers) -> torch.Tensor:
-        """Reward-model scores of the answers (token ids) to the picked prompts; 0 where one does not fit."""
-        tok = self.tokenizer
-        texts = [tok.decode([t for t in a if t not in (tok.im_end_id, tok.eot_id)]) for a in answers]
-        scores = score_answers(self.rm, tok, [p["prompt"] for p in picked], texts, 16, self.precision)
+    def _scores(self, picked, answers: list[Completion]) -> torch.Tensor:
+        """Reward-model scores of the answers to the picked prompts; 0 where one does not fit."""
+        texts = [a.text for a in answers]
+        scores = reward_scores(self.rm, self.tokenizer, [p["prompt"] for p in picked], texts, 16, self.precision)
         return torch.nan_to_num(scores, nan=0.0)
 
 
@@ -271,7 +261,7 @@ def ppo_loss(cfg: PPOConfig, stats: list[dict]):
         mask = (targets != IGNORE).float()
         n = mask.sum().clamp(min=1)
         logits, values = model(inputs)
-        logp = token_logps(logits, targets, cfg.temperature)
+        logp = token_logprobs(logits, targets, cfg.temperature)
         ratio = torch.exp(logp - old_logp)
         policy_loss = (
             -torch.minimum(ratio * advantages, ratio.clamp(1 - cfg.clip, 1 + cfg.clip) * advantages) * mask
@@ -301,15 +291,13 @@ class PPOEvaluator:
 
     @torch.no_grad()
     def val_reward(self, policy) -> tuple[float, str]:
-        r, tok = self.rollouts, self.rollouts.tokenizer
-        room = policy.config.seq_len - r.cfg.max_new_tokens
-        ids = [tok.render_chat(p["prompt"], add_generation_prompt=True)[0][-room:] for p in self.val_prompts]
+        r = self.rollouts
         sampling = SamplingConfig(
             max_new_tokens=r.cfg.max_new_tokens, temperature=r.cfg.temperature, seed=1234
         )
-        answers = generate(policy, ids, sampling, stop_ids=[tok.im_end_id, tok.eot_id])
+        answers = complete_chats(policy, r.tokenizer, [p["prompt"] for p in self.val_prompts], sampling)
         scores = r._scores(self.val_prompts, answers)
-        sample = f"{self.val_prompts[0]['prompt'][-1]['content']!r} → {tok.decode([t for t in answers[0] if t != tok.im_end_id])!r}"
+        sample = f"{self.val_prompts[0]['prompt'][-1]['content']!r} → {answers[0].text!r}"
         return scores.mean().item(), sample
 
     def __call__(self, model, precision: str) -> dict:
@@ -332,9 +320,9 @@ def run_ppo(
     out_dir: str | Path,
     train_config: TrainConfig | None = None,
     ppo_config: PPOConfig | None = None,
-    rollouts: int = 20,
-    val_fraction: float = 0.1,
-    max_val: int = 32,
+    rollouts: int = stage_default("ppo", "rollouts"),
+    val_fraction: float = stage_default("ppo", "val_fraction"),
+    max_val: int = stage_default("ppo", "max_val"),
     data_format: str = "auto",
     config: dict | None = None,
     force: bool = False,
@@ -349,11 +337,21 @@ def run_ppo(
     reward before training (`initial_val_reward`) and the last logged statistics. With `nproc` > 1
     (or under torchrun) each process samples and trains on its own `rollout_size` prompts per batch.
     """
-    pcfg = (ppo_config or PPOConfig()).validate()
-    cfg = (train_config or TrainConfig(lr=1e-5, warmup_steps=0, eval_every=8, log_every=8)).validate()
-    for name, value in (("rollouts", rollouts), ("nproc", nproc)):
-        if value <= 0:
-            raise UserError(f"--{name} must be greater than 0 (got {value})")
+    return run_stage(
+        build_ppo, out_dir, train_config or TrainConfig.for_stage("ppo"), nproc=nproc, config=config,
+        force=force, resume=resume, show_progress=show_progress,
+        sft=sft, reward_model=reward_model, prompts=prompts, pcfg=ppo_config or PPOConfig(), rollouts=rollouts,
+        val_fraction=val_fraction, max_val=max_val, data_format=data_format,
+    )  # fmt: skip
+
+
+def build_ppo(cfg: TrainConfig, nproc: int, sft, reward_model, prompts, pcfg: PPOConfig, rollouts, val_fraction,
+              max_val, data_format) -> Stage:  # fmt: skip
+    """PPO as the runner's Stage: policy + value model trained together on rollouts scored by the
+    frozen reward model, with the SFT model as the KL reference."""
+    pcfg.validate()
+    if rollouts <= 0:
+        raise UserError(f"--rollouts must be greater than 0 (got {rollouts})")
     policy, tokenizer, ckpt = load_model(sft, device="cpu")
     rm, rm_tokenizer, rm_ckpt = load_reward_model(reward_model, device="cpu")
     if rm_tokenizer.fingerprint != tokenizer.fingerprint:
@@ -378,43 +376,23 @@ def run_ppo(
     if cfg.max_steps is None and cfg.max_tokens is None and cfg.max_time is None:
         cfg.max_steps = rollouts * pcfg.ppo_epochs * pcfg.minibatches
     source = PPORollouts(model, reference, rm, tokenizer, train_prompts, pcfg, precision, cfg.seed)
-    run_config = {
-        **asdict(cfg),
-        **asdict(pcfg),
-        "rollouts": rollouts,
-        "val_fraction": val_fraction,
-        **(config or {}),
-    }
-    output = Output(
-        Path(out_dir),
-        "ppo",
-        run_config,
-        [ckpt.path, rm_ckpt.path, Path(prompts)],
-        tokenizer.path,
-        force=force,
-        resume=resume,
-    )
-    resume_from = check_output(output)
-    if nproc > 1 and "WORLD_SIZE" not in os.environ:
-        args = (train_config, ppo_config, rollouts, val_fraction, max_val, data_format, config, force, resume)
-        launch(nproc, run_ppo, sft, reward_model, prompts, out_dir, *args, show_progress)
-        return read_manifest(out_dir)
     evaluate = PPOEvaluator(source, val_prompts[:max_val])
-    initial_reward = evaluate.val_reward(policy)[0] if val_prompts and is_main_process() else None
-    return train(
+    return Stage(
+        "ppo",
         model,
         source,
-        cfg,
-        output,
+        inputs=[ckpt.path, rm_ckpt.path, Path(prompts)],
+        tokenizer_json=tokenizer.path,
+        settings={**asdict(pcfg), "rollouts": rollouts, "val_fraction": val_fraction},
         loss_fn=ppo_loss(pcfg, source.update_stats),
         evaluate=evaluate,
-        resume_from=resume_from,
-        show_progress=show_progress,
-        extra_stats={
+        stats={
             "prompts": len(records),
             "train_prompts": len(train_prompts),
             "val_prompts": len(val_prompts[:max_val]),
-            "initial_val_reward": initial_reward,
             "steps_per_rollout": source.steps_per_rollout,
-        },  # fmt: skip
+        },
+        before_training=lambda: {
+            "initial_val_reward": evaluate.val_reward(policy)[0] if val_prompts else None
+        },
     )

@@ -9,18 +9,19 @@ prints a sample generation at each evaluation.
 from __future__ import annotations
 
 import math
-import os
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from llmkit.artifacts import open_artifact, read_manifest
+from llmkit.artifacts import open_artifact
+from llmkit.defaults import stage_default
+from llmkit.device import autocast
+from llmkit.engine import SamplingConfig, generate
 from llmkit.errors import UserError
 from llmkit.model import Transformer, model_config, num_params
-from llmkit.sampling import SamplingConfig, generate
-from llmkit.train.common import Output, TrainConfig, autocast, check_output, launch, train
+from llmkit.train.common import TrainConfig
+from llmkit.train.runner import Stage, run_stage
 
 
 def load_token_stream(tokens_dir: Path, split: str) -> np.ndarray:
@@ -117,10 +118,10 @@ class Evaluator:
 def run_pretrain(
     tokens_dir: str | Path,
     out_dir: str | Path,
-    preset: str = "tiny",
+    preset: str = stage_default("pretrain", "preset"),
     overrides: dict | None = None,
     train_config: TrainConfig | None = None,
-    eval_tokens: int = 65536,
+    eval_tokens: int = stage_default("pretrain", "eval_tokens"),
     nproc: int = 1,
     config: dict | None = None,
     force: bool = False,
@@ -133,56 +134,41 @@ def run_pretrain(
     `nproc > 1` starts that many DistributedDataParallel processes here (as torchrun would); under
     torchrun each process calls this with nproc=1. `resume` continues an unfinished run at `out_dir`.
     """
-    tokens_dir, out = Path(tokens_dir), Path(out_dir)
-    cfg = (train_config or TrainConfig()).validate()
-    if nproc < 1:
-        raise UserError(f"--nproc must be at least 1 (got {nproc})")
-    if eval_tokens < 0:
-        raise UserError(f"--eval-tokens must be 0 or more (got {eval_tokens})")
+    return run_stage(
+        build_pretrain, out_dir, train_config or TrainConfig.for_stage("pretrain"), nproc=nproc, config=config,
+        force=force, resume=resume, show_progress=show_progress,
+        tokens_dir=tokens_dir, preset=preset, overrides=overrides, eval_tokens=eval_tokens,
+    )  # fmt: skip
+
+
+def build_pretrain(cfg: TrainConfig, nproc: int, tokens_dir, preset, overrides, eval_tokens) -> Stage:
+    """Pretraining as the runner's Stage: a fresh model of the preset's shape, token windows, the LM loss."""
     from llmkit.tokenizer import load_tokenizer
 
+    if eval_tokens < 0:
+        raise UserError(f"--eval-tokens must be 0 or more (got {eval_tokens})")
     art = open_artifact(tokens_dir, kinds=["tokens"], allow_plain_parquet=False)
     tokenizer = load_tokenizer(art.path)
     mcfg = model_config(preset, tokenizer.vocab_size, **(overrides or {}))
-    # the resolved values win over the CLI's (where unset sizes are None)
-    run_config = {
-        **(config or {}),
-        "preset": preset,
-        **mcfg.to_dict(),
-        **asdict(cfg),
-        "eval_tokens": eval_tokens,
-    }
-    output = Output(out, "pretrain", run_config, [art.path], tokenizer.path, force=force, resume=resume)
-    resume_from = check_output(output)
-
-    if nproc > 1 and "WORLD_SIZE" not in os.environ:
-        launch(nproc, run_pretrain, tokens_dir, out, preset, overrides, cfg, eval_tokens, 1, config, force,
-               resume, show_progress)  # fmt: skip
-        return read_manifest(out)
-
     train_tokens = load_token_stream(art.path, "train")
     if len(train_tokens) and int(train_tokens.max()) >= tokenizer.vocab_size:
         raise UserError(
             f"{art.path} holds token id {int(train_tokens.max())}, outside its tokenizer's vocabulary "
             f"of {tokenizer.vocab_size}: the tokens and tokenizer.json do not belong together"
         )
-    data = TokenWindows(train_tokens, mcfg.seq_len, cfg.batch_size, cfg.seed)
     val_tokens = load_token_stream(art.path, "val")
-    evaluate = (
-        Evaluator(val_tokens, mcfg.seq_len, cfg.batch_size, eval_tokens, tokenizer) if eval_tokens else None
-    )
-
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank and every run
-    model = Transformer(mcfg)
-    return train(
-        model,
-        data,
-        cfg,
-        output,
-        evaluate=evaluate,
-        resume_from=resume_from,
-        show_progress=show_progress,
-        extra_stats={
+    return Stage(
+        "pretrain",
+        Transformer(mcfg),
+        TokenWindows(train_tokens, mcfg.seq_len, cfg.batch_size, cfg.seed),
+        inputs=[art.path],
+        tokenizer_json=tokenizer.path,
+        settings={"preset": preset, **mcfg.to_dict(), "eval_tokens": eval_tokens},
+        evaluate=(
+            Evaluator(val_tokens, mcfg.seq_len, cfg.batch_size, eval_tokens, tokenizer) if eval_tokens else None
+        ),
+        stats={
             "parameters": num_params(mcfg),
             "non_embedding_parameters": num_params(mcfg, embedding=False),
             "train_tokens_available": len(train_tokens),

@@ -6,86 +6,32 @@ Bradley–Terry loss −log σ(r_chosen − r_rejected − margin), plus an opti
 `center · (r_chosen + r_rejected)²` that keeps rewards centred on zero. Validation reports
 pairwise accuracy and the mean margin on held-out pairs (and on a slice of the training pairs).
 
-A reward checkpoint is an ordinary checkpoint whose weights also hold `score.weight`.
+The model with its score head is `llmkit.model.RewardModel`; checkpoints open through `llmkit.checkpoint`.
 """
 
 from __future__ import annotations
 
-import math
-import os
-from dataclasses import asdict
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from llmkit.artifacts import open_checkpoint, read_manifest
+from llmkit.checkpoint import load_reward_model, reward_model_from_lm
 from llmkit.data.importers import read_records
+from llmkit.defaults import stage_default
+from llmkit.device import autocast
+from llmkit.engine import pad, reward_scores
 from llmkit.errors import UserError
-from llmkit.model import ModelConfig, Transformer
+from llmkit.model import RewardModel
 from llmkit.train.chat_data import (
     ExampleOrder,
     encode_pairs,
-    pad,
     preference_metrics,
     set_epoch_steps,
     split_by_id,
 )
-from llmkit.train.common import (
-    Output,
-    TrainConfig,
-    autocast,
-    check_output,
-    launch,
-    load_model,
-    resolve_device,
-    train,
-)
-
-SCORE_WEIGHT = "score.weight"
-
-
-class RewardModel(Transformer):
-    """A transformer whose output is one scalar per sequence: `score` applied to the hidden state at `last`."""
-
-    def __init__(self, cfg: ModelConfig):
-        super().__init__(cfg)
-        self.score = nn.Linear(cfg.d_model, 1, bias=False)
-        nn.init.normal_(self.score.weight, std=1 / math.sqrt(cfg.d_model + 1))  # InstructGPT's head init
-
-    def forward(self, idx: torch.Tensor, last: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        """Rewards (B,) for right-padded ids (B, T), read at each row's index `last` (B,)."""
-        hidden = self.hidden_states(idx)
-        return self.score(hidden[torch.arange(idx.size(0), device=idx.device), last]).squeeze(-1).float()
-
-
-def reward_model_from_lm(path: str | Path, seed: int = 0) -> tuple[RewardModel, object, object]:
-    """A reward model whose backbone is the language model checkpoint at `path` (a fresh score head)."""
-    lm, tokenizer, ckpt = load_model(path, device="cpu")
-    torch.manual_seed(seed)  # the score head's initialisation, reproducibly
-    rm = RewardModel(lm.config)
-    missing, unexpected = rm.load_state_dict(lm.state_dict(), strict=False)
-    assert missing == [SCORE_WEIGHT] and not unexpected, (missing, unexpected)
-    return rm, tokenizer, ckpt
-
-
-def load_reward_model(path: str | Path, device: str = "auto") -> tuple[RewardModel, object, object]:
-    """(reward model in eval mode, its tokenizer, the Checkpoint) from a `train-reward` checkpoint."""
-    from llmkit.tokenizer import load_tokenizer
-
-    ckpt = open_checkpoint(path)
-    weights = ckpt.weights()
-    if SCORE_WEIGHT not in weights:
-        raise UserError(
-            f"{ckpt.path} is not a reward model (no score head); train one with `llmkit train-reward`"
-        )
-    rm = RewardModel(ModelConfig.from_dict(ckpt.model_config))
-    rm.load_weights(weights)
-    tokenizer = load_tokenizer(ckpt.tokenizer_path)
-    if tokenizer.vocab_size != rm.config.vocab_size:
-        raise UserError(f"tokenizer/checkpoint vocabulary mismatch in {ckpt.path}")
-    return rm.to(resolve_device(device)).eval(), tokenizer, ckpt
+from llmkit.train.common import TrainConfig
+from llmkit.train.runner import Stage, run_stage
 
 
 def pair_tensors(pairs: list[tuple], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -168,10 +114,10 @@ def run_train_reward(
     prefs: str | Path,
     out_dir: str | Path,
     train_config: TrainConfig | None = None,
-    epochs: float = 2.0,
-    margin: float = 0.0,
-    center: float = 0.0,
-    val_fraction: float = 0.1,
+    epochs: float = stage_default("train-reward", "epochs"),
+    margin: float = stage_default("train-reward", "margin"),
+    center: float = stage_default("train-reward", "center"),
+    val_fraction: float = stage_default("train-reward", "val_fraction"),
     data_format: str = "auto",
     nproc: int = 1,
     config: dict | None = None,
@@ -184,7 +130,18 @@ def run_train_reward(
     Writes a checkpoint artifact with the score head to `out_dir`; returns its manifest (None on
     ranks other than 0). Held-out accuracy and margin are in metrics.parquet and the manifest.
     """
-    cfg = (train_config or TrainConfig(lr=1e-4, warmup_steps=10, eval_every=50, batch_size=8)).validate()
+    return run_stage(
+        build_train_reward, out_dir, train_config or TrainConfig.for_stage("train-reward"), nproc=nproc,
+        config=config, force=force, resume=resume, show_progress=show_progress,
+        sft=sft, prefs=prefs, epochs=epochs, margin=margin, center=center, val_fraction=val_fraction,
+        data_format=data_format,
+    )  # fmt: skip
+
+
+def build_train_reward(cfg: TrainConfig, nproc: int, sft, prefs, epochs, margin, center, val_fraction,
+                       data_format) -> Stage:  # fmt: skip
+    """Reward-model training as the runner's Stage: the SFT backbone with a fresh score head, pairs as
+    batches, the Bradley–Terry loss."""
     model, tokenizer, ckpt = reward_model_from_lm(sft, cfg.seed)
     records, rejected_rows = read_records(prefs, "prefs", data_format)
     train_records, val_records = split_by_id(records, val_fraction)
@@ -194,56 +151,17 @@ def run_train_reward(
         raise UserError(
             f"no preference pair fits the context of {model.config.seq_len} tokens ({dict(dropped)})"
         )
-    data = PairBatches(train_pairs, tokenizer.pad_id, cfg.batch_size, cfg.seed)
     set_epoch_steps(cfg, epochs, len(train_pairs), nproc)
-    run_config = {
-        **asdict(cfg),
-        "epochs": epochs,
-        "margin": margin,
-        "center": center,
-        "val_fraction": val_fraction,
-        **(config or {}),
-    }
-    output = Output(
-        Path(out_dir),
+    return Stage(
         "train-reward",
-        run_config,
-        [ckpt.path, Path(prefs)],
-        tokenizer.path,
-        force=force,
-        resume=resume,
-    )
-    resume_from = check_output(output)
-    if nproc > 1 and "WORLD_SIZE" not in os.environ:
-        launch(
-            nproc,
-            run_train_reward,
-            sft,
-            prefs,
-            out_dir,
-            cfg,
-            epochs,
-            margin,
-            center,
-            val_fraction,
-            data_format,
-            1,
-            config,
-            force,
-            resume,
-            show_progress,
-        )
-        return read_manifest(out_dir)
-    return train(
         model,
-        data,
-        cfg,
-        output,
+        PairBatches(train_pairs, tokenizer.pad_id, cfg.batch_size, cfg.seed),
+        inputs=[ckpt.path, Path(prefs)],
+        tokenizer_json=tokenizer.path,
+        settings={"epochs": epochs, "margin": margin, "center": center, "val_fraction": val_fraction},
         loss_fn=bradley_terry_loss(margin, center),
         evaluate=RewardEvaluator(val_pairs, train_pairs, tokenizer.pad_id, cfg.batch_size),
-        resume_from=resume_from,
-        show_progress=show_progress,
-        extra_stats={
+        stats={
             "pairs": len(records),
             "rejected_rows": rejected_rows,
             "train_pairs": len(train_pairs),
@@ -251,32 +169,6 @@ def run_train_reward(
             "dropped": dict(dropped),
         },
     )
-
-
-@torch.no_grad()
-def score_answers(rm: RewardModel, tokenizer, prompts: list[list[dict]], answers: list[str], batch_size: int = 16,
-                  precision: str = "fp32") -> torch.Tensor:  # fmt: skip
-    """The reward of each answer to its prompt (messages), read at the answer's <|im_end|>: (n,) float.
-
-    A prompt too long is cut from the left; an answer that cannot fit the reward model's context at
-    all gets NaN, for the caller to skip or count.
-    """
-    device = next(rm.parameters()).device
-    seqs = []
-    for prompt, answer in zip(prompts, answers, strict=True):
-        encoded, _ = encode_pairs(
-            [{"prompt": prompt, "chosen": answer, "rejected": ""}], tokenizer, rm.config.seq_len
-        )
-        seqs.append(encoded[0][0] if encoded else None)
-    scores = torch.full((len(seqs),), float("nan"))
-    fits = [i for i, seq in enumerate(seqs) if seq is not None]
-    for start in range(0, len(fits), batch_size):
-        idx = fits[start : start + batch_size]
-        rows = [seqs[i] for i in idx]
-        last = torch.tensor([len(r) - 1 for r in rows], device=device)
-        with autocast(device, precision):
-            scores[idx] = rm(pad(rows, tokenizer.pad_id).to(device), last).float().cpu()
-    return scores
 
 
 def score_chats(
@@ -296,7 +188,7 @@ def score_chats(
         for r in records
         if (split := last_assistant_prompt(r["messages"])) is not None
     ]
-    scores = score_answers(
+    scores = reward_scores(
         rm, tokenizer, [r["messages"] for r in rows], [r["response"] for r in rows], batch_size
     )
     scored = [

@@ -9,18 +9,19 @@ conversations and the stop rate: the fraction of held-out prompts whose greedy a
 
 from __future__ import annotations
 
-import os
-from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
-from llmkit.artifacts import read_manifest
+from llmkit.checkpoint import load_model
 from llmkit.data.importers import read_records
+from llmkit.defaults import stage_default
+from llmkit.device import autocast
+from llmkit.engine import SamplingConfig, complete_chats, pad
 from llmkit.errors import UserError
-from llmkit.sampling import SamplingConfig, generate
-from llmkit.train.chat_data import ChatBatches, encode_chats, lm_rows, pad, set_epoch_steps, split_by_id
-from llmkit.train.common import Output, TrainConfig, autocast, check_output, launch, load_model, train
+from llmkit.train.chat_data import ChatBatches, encode_chats, lm_rows, set_epoch_steps, split_by_id
+from llmkit.train.common import TrainConfig
+from llmkit.train.runner import Stage, run_stage
 
 
 def last_assistant_prompt(messages: list[dict]) -> tuple[list[dict], str] | None:
@@ -72,18 +73,10 @@ class ChatEvaluator:
                 total, count = total + loss.item() * n, count + n
             result["val_loss"] = total / max(1, count)
         if self.prompts:
-            room = model.config.seq_len - self.stop_tokens
-            ids = [tok.render_chat(p, add_generation_prompt=True)[0][-room:] for p in self.prompts]
-            outs = generate(
-                model,
-                ids,
-                SamplingConfig(max_new_tokens=self.stop_tokens, temperature=0.0),
-                stop_ids=[tok.im_end_id, tok.eot_id],
-            )
-            result["stop_rate"] = sum(bool(o) and o[-1] == tok.im_end_id for o in outs) / len(outs)
-            result["sample"] = (
-                f"{self.prompts[0][-1]['content']!r} → {tok.decode([t for t in outs[0] if t != tok.im_end_id])!r}"
-            )
+            sampling = SamplingConfig(max_new_tokens=self.stop_tokens, temperature=0.0)
+            answers = complete_chats(model, tok, self.prompts, sampling)
+            result["stop_rate"] = sum(a.stop_id == tok.im_end_id for a in answers) / len(answers)
+            result["sample"] = f"{self.prompts[0][-1]['content']!r} → {answers[0].text!r}"
         model.train()
         return result
 
@@ -93,9 +86,9 @@ def run_sft(
     chats: str | Path,
     out_dir: str | Path,
     train_config: TrainConfig | None = None,
-    epochs: float = 3.0,
-    val_fraction: float = 0.05,
-    long: str = "truncate",
+    epochs: float = stage_default("sft", "epochs"),
+    val_fraction: float = stage_default("sft", "val_fraction"),
+    long: str = stage_default("sft", "long"),
     data_format: str = "auto",
     nproc: int = 1,
     config: dict | None = None,
@@ -108,7 +101,15 @@ def run_sft(
     Runs `epochs` passes over the training conversations unless the train config sets a limit. Writes
     a checkpoint artifact to `out_dir`; returns its manifest (None on ranks other than 0).
     """
-    cfg = (train_config or TrainConfig(lr=3e-4, warmup_steps=10, eval_every=50)).validate()
+    return run_stage(
+        build_sft, out_dir, train_config or TrainConfig.for_stage("sft"), nproc=nproc, config=config,
+        force=force, resume=resume, show_progress=show_progress,
+        base=base, chats=chats, epochs=epochs, val_fraction=val_fraction, long=long, data_format=data_format,
+    )  # fmt: skip
+
+
+def build_sft(cfg: TrainConfig, nproc: int, base, chats, epochs, val_fraction, long, data_format) -> Stage:
+    """SFT as the runner's Stage: the base model, its conversations as batches, the masked LM loss."""
     model, tokenizer, ckpt = load_model(base, device="cpu")
     records, rejected = read_records(chats, "chat", data_format)
     train_records, val_records = split_by_id(records, val_fraction)
@@ -119,55 +120,22 @@ def run_sft(
         raise UserError(
             f"no conversation fits the context of {model.config.seq_len} tokens ({dict(dropped)})"
         )
-    data = ChatBatches(train_examples, tokenizer.pad_id, cfg.batch_size, cfg.seed)
     set_epoch_steps(cfg, epochs, len(train_examples), nproc)
-    run_config = {
-        **asdict(cfg),
-        "epochs": epochs,
-        "val_fraction": val_fraction,
-        "long": long,
-        **(config or {}),
-    }
-    output = Output(
-        Path(out_dir), "sft", run_config, [ckpt.path, Path(chats)], tokenizer.path, force=force, resume=resume
-    )
-    resume_from = check_output(output)
-    if nproc > 1 and "WORLD_SIZE" not in os.environ:
-        launch(
-            nproc,
-            run_sft,
-            base,
-            chats,
-            out_dir,
-            cfg,
-            epochs,
-            val_fraction,
-            long,
-            data_format,
-            1,
-            config,
-            force,
-            resume,
-            show_progress,
-        )
-        return read_manifest(out_dir)
-    evaluate = ChatEvaluator(val_examples, val_records, tokenizer, cfg.batch_size)
-    n_tokens = sum(len(ids) for ids, _ in train_examples)
-    return train(
+    return Stage(
+        "sft",
         model,
-        data,
-        cfg,
-        output,
-        evaluate=evaluate,
-        resume_from=resume_from,
-        show_progress=show_progress,
-        extra_stats={
+        ChatBatches(train_examples, tokenizer.pad_id, cfg.batch_size, cfg.seed),
+        inputs=[ckpt.path, Path(chats)],
+        tokenizer_json=tokenizer.path,
+        settings={"epochs": epochs, "val_fraction": val_fraction, "long": long},
+        evaluate=ChatEvaluator(val_examples, val_records, tokenizer, cfg.batch_size),
+        stats={
             "conversations": len(records),
             "rejected_rows": rejected,
             "train_conversations": len(train_examples),
             "val_conversations": len(val_examples),
             "dropped": dict(dropped),
-            "train_tokens_per_epoch": n_tokens,
+            "train_tokens_per_epoch": sum(len(ids) for ids, _ in train_examples),
             "assistant_tokens_per_epoch": sum(sum(m[1:]) for _, m in train_examples),
             "packing": False,
         },

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from llmkit.engine import SamplingConfig, generate, sample_next, top_k_filter, top_p_filter
 from llmkit.errors import UserError
 from llmkit.model import Transformer, model_config
-from llmkit.sampling import SamplingConfig, generate, sample_next, top_k_filter, top_p_filter
 
 
 @pytest.fixture(scope="module")
@@ -101,3 +101,17 @@ def test_bad_prompts_and_options(model):
     ]:
         with pytest.raises(UserError, match=flag):
             SamplingConfig(**bad).validate()
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_shared_prefill_samples_equal_repeated_prompts(model, temperature):
+    """GRPO's groups: prefilling each prompt once and copying its KV cache to its samples gives the
+    tokens a batch of repeated prompts gives (left padding included), and the no-cache reference agrees."""
+    prompts = [[5, 9, 17, 3, 8], [11, 2], [4, 4, 4, 4, 4, 4, 4, 4, 1]]
+    sampling = SamplingConfig(max_new_tokens=12, temperature=temperature, top_k=50, seed=3)
+    repeated = [p for p in prompts for _ in range(4)]
+    expected = generate(model, repeated, sampling, stop_ids=[7])
+    assert generate(model, prompts, sampling, stop_ids=[7], samples_per_prompt=4) == expected
+    assert generate(model, prompts, sampling, [7], use_kv_cache=False, samples_per_prompt=4) == expected
+    if temperature:  # the samples of one prompt differ from each other
+        assert len({tuple(row) for row in expected[:4]}) > 1

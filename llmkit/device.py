@@ -1,0 +1,85 @@
+"""Device and precision: where a model runs, in which number format, and how fast that hardware can
+multiply (for MFU).
+
+Precision follows the hardware: bf16 only where it is native (GPUs that support it; CPUs with
+AVX512-BF16 or AMX). On a CPU without it a bf16 matmul is emulated and roughly 80x slower than fp32,
+so `auto` resolves to fp32 there and nothing else may pick bf16 behind the user's back.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+
+from llmkit.errors import UserError
+
+
+def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
+    """`auto`: this rank's GPU if CUDA is available, else the CPU."""
+    if name == "auto":
+        name = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"--device {name}: CUDA is not available on this machine")
+    if name == "cuda":
+        name = f"cuda:{local_rank}"
+    try:
+        return torch.device(name)
+    except RuntimeError as e:
+        raise UserError(f"--device {name!r} is not a device (use auto, cpu, cuda or cuda:N)") from e
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """`auto`: bf16 on GPUs that support it and on CPUs with native bf16 (AVX512-BF16 or AMX), else fp32."""
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "fp32"
+    return "bf16" if ("avx512_bf16" in flags or "amx_bf16" in flags) else "fp32"
+
+
+def autocast(device: torch.device, precision: str):
+    """bf16 autocast (matmuls in bf16, master weights and reductions in fp32), or nothing for fp32."""
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return nullcontext()
+
+
+# Datasheet dense bf16 tensor-core peaks (FLOP/s), matched against torch.cuda.get_device_name().
+GPU_BF16_PEAK = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "A10G": 70e12, "L4": 121e12,
+                 "4090": 165e12, "3090": 71e12, "V100": 125e12}  # fmt: skip
+_measured_peaks: dict[tuple, float] = {}
+
+
+def peak_flops(device: torch.device, precision: str) -> tuple[float | None, str]:
+    """(FLOP/s, where it comes from) for MFU: a measured matmul peak on CPU (cached per process), the
+    datasheet bf16 value on a known GPU, or (None, ...) when unknown."""
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+        for key, value in GPU_BF16_PEAK.items():
+            if key in name and precision == "bf16":
+                return value, f"datasheet {name} bf16"
+        return None, f"unknown for {name} {precision} (pass --peak-flops)"
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    key = (dtype, torch.get_num_threads())
+    if key not in _measured_peaks:
+        _measured_peaks[key] = measure_matmul_flops(dtype)
+    return _measured_peaks[key], f"measured {precision} matmul, {torch.get_num_threads()} threads"
+
+
+def measure_matmul_flops(dtype: torch.dtype, n: int = 2048, seconds: float = 0.5) -> float:
+    """FLOP/s of n×n @ n×n matmuls on the CPU in `dtype` (the best of several timed repeats)."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    a @ b  # warm-up
+    best, deadline = 0.0, time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        t = time.perf_counter()
+        a @ b
+        best = max(best, 2 * n**3 / (time.perf_counter() - t))
+    return best

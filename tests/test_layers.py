@@ -1,0 +1,110 @@
+"""The layers point one way (DESIGN.md): a module never imports a layer above it, and the CLI and the
+library functions read one table of stage defaults."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+from pathlib import Path
+
+import pytest
+import typer
+
+import llmkit
+from llmkit.defaults import STAGE_DEFAULTS
+
+PACKAGE = Path(llmkit.__file__).parent
+
+# module (or package prefix) → llmkit modules it must never import, at top level or inside a function
+FORBIDDEN = {
+    "llmkit.model": ("llmkit.cli", "llmkit.train", "llmkit.eval", "llmkit.generate", "llmkit.engine",
+                     "llmkit.checkpoint", "llmkit.data", "llmkit.answers"),
+    "llmkit.engine": ("llmkit.cli", "llmkit.train", "llmkit.eval", "llmkit.generate", "llmkit.checkpoint",
+                      "llmkit.data", "llmkit.answers", "llmkit.artifacts"),
+    "llmkit.checkpoint": ("llmkit.cli", "llmkit.train", "llmkit.eval", "llmkit.generate", "llmkit.engine",
+                          "llmkit.answers"),
+    "llmkit.device": ("llmkit.cli", "llmkit.train", "llmkit.eval", "llmkit.generate", "llmkit.engine",
+                      "llmkit.checkpoint", "llmkit.model", "llmkit.data"),
+    "llmkit.artifacts": ("llmkit.cli", "llmkit.train", "llmkit.eval", "llmkit.generate", "llmkit.engine",
+                         "llmkit.checkpoint", "llmkit.model", "llmkit.data", "llmkit.tokenizer"),
+    "llmkit.defaults": ("llmkit.",),  # a table: imported by everyone, imports nothing of ours
+    "llmkit.answers": ("llmkit.cli", "llmkit.train", "llmkit.eval", "llmkit.generate"),
+    "llmkit.train": ("llmkit.cli", "llmkit.eval", "llmkit.generate"),
+    "llmkit.data": ("llmkit.cli", "llmkit.train", "llmkit.eval", "llmkit.generate", "llmkit.engine",
+                    "llmkit.checkpoint", "llmkit.model", "llmkit.device"),
+    "llmkit.eval": ("llmkit.cli", "llmkit.train", "llmkit.generate"),
+    "llmkit.generate": ("llmkit.cli", "llmkit.train", "llmkit.eval"),
+}  # fmt: skip
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module an `import` or `from ... import` in the file names (functions' bodies included)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names |= {f"{node.module}.{alias.name}" for alias in node.names}  # `from llmkit import cli`
+    return names
+
+
+def upward_imports() -> list[str]:
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        name = module_name(path)
+        rules = [banned for owner, banned in FORBIDDEN.items() if name == owner or name.startswith(owner + ".")]
+        for imported in imported_modules(path):
+            for banned in (b for rule in rules for b in rule):
+                if imported == banned.rstrip(".") or imported.startswith(banned.rstrip(".") + "."):
+                    found.append(f"{name} imports {imported}")
+    return found
+
+
+def test_no_module_imports_a_layer_above_it():
+    assert upward_imports() == []
+
+
+def test_the_import_check_sees_a_violation(tmp_path, monkeypatch):
+    """The scan itself works: an upward import written into a copy of the package is reported."""
+    import shutil
+
+    copy = tmp_path / "llmkit"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    engine = copy / "engine.py"
+    engine.write_text(engine.read_text() + "\n\ndef _late():\n    from llmkit.train.common import TrainConfig\n")
+    monkeypatch.setattr(__import__(__name__), "PACKAGE", copy)
+    assert sorted(upward_imports()) == [
+        "llmkit.engine imports llmkit.train.common",
+        "llmkit.engine imports llmkit.train.common.TrainConfig",
+    ]
+
+
+def cli_defaults(command: str) -> dict:
+    from llmkit.cli import app
+
+    click_command = typer.main.get_command(app).commands[command]
+    return {p.name: p.default for p in click_command.params}
+
+
+@pytest.mark.parametrize("stage", sorted(STAGE_DEFAULTS))
+def test_cli_and_library_read_the_same_stage_defaults(stage):
+    """`llmkit X --help` shows, and `run_X()` uses, the one table's values."""
+    from llmkit.train import dpo, grpo, ppo, pretrain, reward, sft
+    from llmkit.train.common import TrainConfig
+
+    run = {"pretrain": pretrain.run_pretrain, "sft": sft.run_sft, "train-reward": reward.run_train_reward,
+           "dpo": dpo.run_dpo, "grpo": grpo.run_grpo, "ppo": ppo.run_ppo}[stage]  # fmt: skip
+    library = {n: p.default for n, p in inspect.signature(run).parameters.items()}
+    library |= vars(ppo.PPOConfig()) if stage == "ppo" else {}
+    train_config = vars(TrainConfig.for_stage(stage))
+    cli = cli_defaults(stage)
+    for name, value in STAGE_DEFAULTS[stage].items():
+        if name != "log_every":  # not a post-training option: derived from --max-steps and --eval-every
+            assert cli[name] == value, (stage, name, "cli")
+        assert (library[name] if name in library else train_config[name]) == value, (stage, name, "library")
