@@ -2,28 +2,27 @@
 
 One shard task per WARC source (a local file or an http(s) URL, streamed with warcio: a multi-GB
 WARC is never held in memory), writing a new pages part every `pages_per_part` pages so that the
-later stages can spread one big WARC over several workers. Only `response` records whose payload is HTML are kept; payloads are
-read up to `max_record_bytes` (larger ones are counted and skipped, so a 50 MB page or a
-decompression bomb cannot blow up a worker) and decoded with the declared charset, then detection,
-then replacement characters. Removed responses go to `rejected/` with a reason; a source that is
-truncated or not a WARC at all is counted, and the records read before the damage are kept.
+later stages can spread one big WARC over several workers. Only `response` records whose payload is
+HTML are kept; payloads are read up to `max_record_bytes` (larger ones are counted and skipped, so a
+50 MB page or a decompression bomb cannot blow up a worker) and decoded with the declared charset,
+then detection, then replacement characters. Removed responses go to `rejected/` with a reason; a
+source that is truncated or not a WARC at all is counted, and the records read before the damage are
+kept.
+
+Where sources come from (paths, URLs, Common Crawl) is warc_sources.py; reading a record's payload,
+telling HTML apart and decoding it, and noticing damage is warc.py. This module turns records into
+pages rows and parts, one source per task, and runs the stage.
 """
 
 from __future__ import annotations
 
-import codecs
-import glob
-import gzip
 import hashlib
 import http.client
 import os
-import re
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 import zlib
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
@@ -31,15 +30,22 @@ import pyarrow as pa
 from llmkit.artifacts import ArtifactWriter, ParquetPartWriter
 from llmkit.data.executor import merge_counts, run_shards
 from llmkit.data.shards import funnel
+from llmkit.data.warc import (
+    SourceDamage,
+    archive_records,
+    at_end,
+    cut_off,
+    declared_html,
+    decode_html,
+    http_status,
+    read_payload,
+    sniff_html,
+)
+from llmkit.data.warc_sources import DEFAULT_CC_BASE_URL, open_source, resolve_sources
 from llmkit.errors import UserError
 
-DEFAULT_CC_BASE_URL = "https://data.commoncrawl.org"
 DEFAULT_MAX_RECORD_BYTES = 10 * 1024 * 1024
 DEFAULT_PAGES_PER_PART = 2000
-HTTP_TIMEOUT_S = 60
-CC_CRAWL_ID = re.compile(r"^CC-MAIN-\d{4}-\d{2}$")
-# scheme://... : an input that names a URL scheme; only http(s) is read (no file://, ftp://, data:...)
-_URL_SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.\-]*)://")
 
 PAGES_SCHEMA = pa.schema(
     [
@@ -56,234 +62,13 @@ PAGES_SCHEMA = pa.schema(
 )
 REJECTED_SCHEMA = PAGES_SCHEMA.append(pa.field("reason", pa.string()))
 
-HTML_TYPES = ("text/html", "application/xhtml+xml")
-_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_:.\-]+)""", re.IGNORECASE)
-_HTML_START = re.compile(
-    rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)\b", re.IGNORECASE | re.DOTALL
-)
 
-
-# --------------------------------------------------------------------------------------- sources
-
-
-def resolve_sources(
-    inputs: list[str],
-    cc_crawl: str | None = None,
-    cc_files: int = 1,
-    cc_base_url: str = DEFAULT_CC_BASE_URL,
-) -> list[str]:
-    """Local paths (files, folders of WARCs, globs) and URLs as a list of WARC sources, in order.
-
-    `cc_crawl` adds the first `cc_files` WARC URLs listed in the crawl's `warc.paths.gz`.
-    A path that does not exist, a glob matching nothing or an unreachable listing is a UserError.
-    """
-    sources: list[str] = []
-    for item in inputs:
-        item = str(item)
-        if item.startswith(("http://", "https://")):
-            sources.append(item)
-        elif _URL_SCHEME.match(item):
-            raise UserError(f"only http:// and https:// URLs can be read (got {item!r})")
-        elif glob.has_magic(item):
-            matches = sorted(glob.glob(item))
-            if not matches:
-                raise UserError(f"no file matches {item}")
-            sources.extend(matches)
-        elif Path(item).is_dir():
-            found = sorted(str(p) for p in Path(item).iterdir() if p.name.endswith((".warc", ".warc.gz")))
-            if not found:
-                raise UserError(f"{item} contains no .warc or .warc.gz files")
-            sources.extend(found)
-        elif Path(item).exists():
-            sources.append(item)
-        else:
-            raise UserError(f"{item} does not exist")
-    if cc_crawl:
-        sources.extend(common_crawl_urls(cc_crawl, cc_files, cc_base_url))
-    if not sources:
-        raise UserError("give WARC files, URLs or --cc-crawl")
-    return sources
-
-
-def common_crawl_urls(crawl: str, n_files: int, base_url: str = DEFAULT_CC_BASE_URL) -> list[str]:
-    """The first `n_files` WARC URLs of a Common Crawl crawl, from its `warc.paths.gz` listing."""
-    if not CC_CRAWL_ID.match(crawl):
-        raise UserError(f"--cc-crawl must look like CC-MAIN-2024-10 (got {crawl!r})")
-    if n_files < 1:
-        raise UserError(f"--cc-files must be at least 1 (got {n_files})")
-    base = base_url.rstrip("/")
-    listing = f"{base}/crawl-data/{crawl}/warc.paths.gz"
-    paths = []
-    with open_url(listing) as resp:
-        try:
-            with gzip.open(resp, "rt", encoding="utf-8") as lines:
-                for line in lines:
-                    if line.strip():
-                        paths.append(line.strip())
-                    if len(paths) == n_files:
-                        break
-        except (OSError, EOFError, zlib.error, http.client.HTTPException) as e:
-            raise UserError(f"{listing} is not a readable warc.paths.gz listing: {e}") from e
-    if not paths:
-        raise UserError(f"{listing} lists no WARC files")
-    return [f"{base}/{p.lstrip('/')}" for p in paths]
-
-
-class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
-    """Follows redirects to http(s) URLs only (urllib's default also follows them to ftp://)."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        if urllib.parse.urlsplit(newurl).scheme.lower() not in ("http", "https"):
-            raise UserError(
-                f"{req.full_url} redirects to {newurl!r}; only http:// and https:// URLs are read"
-            )
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
-
-
-_opener = urllib.request.build_opener(_HttpOnlyRedirects)
-
-
-def open_url(url: str):
-    """A streaming HTTP response; an unreachable URL or an HTTP error status is a UserError.
-
-    Only http:// and https:// are read, redirects included: never file://, ftp:// or data: URLs.
-    """
-    if urllib.parse.urlsplit(url).scheme.lower() not in ("http", "https"):
-        raise UserError(f"only http:// and https:// URLs can be read (got {url!r})")
-    try:
-        return _opener.open(url, timeout=HTTP_TIMEOUT_S)
-    except urllib.error.HTTPError as e:
-        raise UserError(f"cannot fetch {url}: HTTP {e.code} {e.reason}") from e
-    except (urllib.error.URLError, OSError, ValueError) as e:
-        reason = getattr(e, "reason", e)
-        raise UserError(f"cannot reach {url}: {reason}") from e
-
-
-def _open_source(source: str):
-    if source.startswith(("http://", "https://")):
-        return open_url(source)
-    try:
-        return open(source, "rb")
-    except OSError as e:
-        raise UserError(f"cannot read {source}: {e.strerror or e}") from e
-
-
-# --------------------------------------------------------------------------------------- records
+# --------------------------------------------------------------------------------------- pages
 
 
 def page_id(record_id: str) -> str:
     """A short stable id for a page, derived from its WARC-Record-ID."""
     return hashlib.blake2b(record_id.encode(), digest_size=8).hexdigest()
-
-
-def declared_html(http_content_type: str, identified_type: str) -> bool | None:
-    """True/False when the HTTP Content-Type (or else WARC-Identified-Payload-Type) settles whether the
-    payload is HTML; None when neither says anything definite (missing, octet-stream, text/plain)."""
-    for declared in (http_content_type, identified_type):
-        mime = declared.split(";", 1)[0].strip().lower()
-        if mime in HTML_TYPES:
-            return True
-        if mime and mime not in ("application/octet-stream", "text/plain", "unknown", "binary/octet-stream"):
-            return False  # a definite non-HTML type: image/png, application/pdf, ...
-    return None
-
-
-def sniff_html(payload: bytes) -> bool:
-    """Whether the payload starts like an HTML document (doctype, <html>, <head> or <body>)."""
-    return bool(_HTML_START.match(payload[:2048].lstrip(b"\xef\xbb\xbf")))
-
-
-def charset_of(content_type: str) -> str | None:
-    """The `charset=` parameter of a Content-Type header, if it names a codec Python knows."""
-    m = re.search(r"charset\s*=\s*[\"']?([\w:.\-]+)", content_type or "", re.IGNORECASE)
-    return _known_codec(m.group(1)) if m else None
-
-
-def _known_codec(name: str | bytes) -> str | None:
-    if isinstance(name, bytes):
-        name = name.decode("ascii", "ignore")
-    try:
-        return codecs.lookup(name.strip()).name
-    except LookupError:
-        return None
-
-
-def decode_html(payload: bytes, content_type: str = "") -> tuple[str, str]:
-    """Decode an HTML payload: declared charset (HTTP, then <meta>), then detection, then replacement.
-
-    A declared charset that fails on a few stray bytes (at most 1% of the text) still wins, with
-    those bytes replaced by U+FFFD. Returns `(text, how)`: the codec used, suffixed with `+replace`
-    when undecodable bytes were replaced.
-    """
-    m = _META_CHARSET.search(payload[:4096])
-    declared = [c for c in (charset_of(content_type), _known_codec(m.group(1)) if m else None) if c]
-    for codec in [*declared, "utf-8"]:
-        try:
-            return payload.decode(codec), codec
-        except (UnicodeDecodeError, LookupError):
-            continue
-    for codec in declared:
-        text = payload.decode(codec, errors="replace")
-        if text.count("\ufffd") <= len(text) // 100:
-            return text, codec + "+replace"
-    from charset_normalizer import from_bytes
-
-    best = from_bytes(payload[:65536]).best()
-    codec = _known_codec(best.encoding) if best is not None and best.encoding else None
-    if codec:
-        text = payload.decode(codec, errors="replace")
-        return text, codec if "\ufffd" not in text else codec + "+replace"
-    return payload.decode("utf-8", errors="replace"), "utf-8+replace"
-
-
-def read_payload(record, limit: int) -> bytes | None:
-    """The record's HTTP payload, de-chunked and decompressed, or None if it exceeds `limit` bytes.
-
-    Reads and inflates in 64 KB steps with a bounded output size, so neither a huge page nor a
-    gzip bomb (a small body that inflates to gigabytes) ever occupies more than about `limit`.
-    """
-    from warcio.bufferedreaders import ChunkedDataReader
-
-    headers = record.http_headers
-    stream = record.raw_stream
-    if (headers.get_header("Transfer-Encoding") or "").lower().strip() == "chunked":
-        stream = ChunkedDataReader(stream)
-    encoding = (headers.get_header("Content-Encoding") or "identity").lower().strip()
-    if encoding in ("gzip", "x-gzip", "deflate"):
-        inflater = zlib.decompressobj(47)  # 32 + 15: accepts gzip and zlib headers
-    elif encoding in ("identity", "none", ""):
-        inflater = None
-    else:
-        raise ValueError(f"content-encoding {encoding}")
-    chunks, size = [], 0
-    while True:
-        data = stream.read(1 << 16)
-        if not data:
-            break
-        while data:
-            if inflater is None:
-                out, data = data, b""
-            else:
-                out = inflater.decompress(data, limit + 1 - size)
-                data = inflater.unconsumed_tail
-            chunks.append(out)
-            size += len(out)
-            if size > limit:
-                return None
-            if inflater is not None and inflater.eof:
-                data = b""
-    if getattr(record.raw_stream, "limit", 0) > 0:  # EOF before the record's Content-Length: cut off
-        raise EOFError(f"truncated, {record.raw_stream.limit} bytes missing")
-    return b"".join(chunks)
-
-
-def _http_status(record) -> int | None:
-    """The HTTP status code, or None when the HTTP header block is not a valid response head."""
-    headers = record.http_headers
-    if headers is None or not (headers.protocol or "").upper().startswith("HTTP/"):
-        return None
-    code = (headers.get_statuscode() or "").strip()
-    return int(code) if code.isdigit() and len(code) == 3 else None
 
 
 class _PageParts:
@@ -315,78 +100,112 @@ class _PageParts:
         self._part.__exit__(*exc)
 
 
-class _SourceDamage(Exception):
-    """warcio failed while parsing the source: whatever it raised is the `__cause__`."""
+# --------------------------------------------------------------------------------------- one source
 
 
-def _archive_records(stream):
-    """warcio's records from `stream`, and the iterator (whose `cut` says, at the end, if the source
-    ended inside a record that was never yielded).
+@dataclass
+class _SourceTally:
+    """What crawling one source counted: records read per type, removed responses per reason, pages
+    written, and damage per kind (at most 1 each: a count of damaged sources once merged), each
+    kind with a detail line."""
 
-    A damaged source makes warcio raise many kinds of exceptions (EOFError, ArchiveLoadFailed, and
-    AttributeError or ValueError from a half-read header block); each becomes a _SourceDamage.
+    records: Counter = field(default_factory=Counter)
+    removed: Counter = field(default_factory=Counter)
+    errors: Counter = field(default_factory=Counter)
+    details: list[str] = field(default_factory=list)
+    pages: int = 0
+
+    def damaged(self, kind: str, detail: str) -> None:
+        self.errors[kind] = 1
+        self.details.append(f"{kind}: {detail.strip()[:200]}")
+
+
+def _decode_response(record, record_id: str, source: str, max_bytes: int) -> tuple[dict, str | None]:
+    """One response record as a pages row, and why it is rejected: None for an HTML page, whose
+    `status`, `html` and `charset` are then filled in. The payload is not read when the headers
+    already say that the response is no HTML page."""
+    headers = record.rec_headers
+    url = headers.get_header("WARC-Target-URI") or ""
+    http_type = record.http_headers.get_header("Content-Type") if record.http_headers else None
+    row = {
+        "id": page_id(record_id),
+        "url": url,
+        "warc_date": headers.get_header("WARC-Date"),
+        "warc_record_id": record_id,
+        "content_type": http_type or headers.get_header("WARC-Identified-Payload-Type"),
+        "charset": None,
+        "status": None,
+        "source": source,
+    }
+    if not url.startswith(("http://", "https://")):
+        return row, "crawl:not_http"
+    status = http_status(record)
+    if status is None:
+        head = record.http_headers
+        first = f"{head.protocol} {head.statusline}".strip() if head else "none"
+        return row, f"crawl:bad_http_headers {first[:60]!r}"
+    row["status"] = status
+    identified = headers.get_header("WARC-Identified-Payload-Type") or ""
+    html_type = declared_html(http_type or "", identified)
+    if html_type is False:  # decided from the headers: the payload is never read
+        return row, f"crawl:not_html {(http_type or identified).split(';')[0].strip()}"
+    try:
+        payload = read_payload(record, max_bytes)
+    except EOFError:
+        return row, "crawl:truncated_record 1"  # counted as a source error by _read_records
+    except (OSError, zlib.error, ValueError) as e:
+        return row, f"crawl:bad_payload {str(e)[:60] or type(e).__name__}"
+    if payload is None:
+        return row, f"crawl:too_large >{max_bytes}"
+    if not payload.strip():
+        return row, "crawl:empty 0"
+    if b"\x00" in payload[:4096]:
+        return row, "crawl:binary NUL"
+    if html_type is None and not sniff_html(payload):
+        return row, "crawl:not_html sniffed"
+    row["html"], row["charset"] = decode_html(payload, http_type or "")
+    return row, None
+
+
+def _read_records(source: str, tally: _SourceTally, on_response) -> None:
+    """Read every record of `source`, handing each response record to `on_response(record,
+    record_id)`; counts the records per type and any damage in `tally`.
+
+    Damage (a cut-off record of any type, a record warcio cannot parse, a file that is not a WARC)
+    is counted once per kind; a parse failure ends the source, the records before it stay counted.
     """
-    from warcio.archiveiterator import ArchiveIterator
+    from warcio.exceptions import ArchiveLoadFailed
 
-    class Records(ArchiveIterator):
-        cut: str | None = None  # set when the source ends inside a record warcio did not yield
-
-        def _next_record(self, next_line):
-            try:
-                return super()._next_record(next_line)
-            except EOFError:
-                # warcio takes this for the end of the file; after a record's first line it means
-                # that record's header block was cut off
-                if next_line:
-                    self.cut = "a record's header block is cut off"
-                raise
-
-        def close(self):
-            # a gzip member that never reached its end: the source was cut inside its last record
-            # (its trailing blank lines or gzip trailer included, which no record stream sees)
-            reader = self.reader
-            decompressor = reader.decompressor if reader else None
-            if decompressor and not decompressor.eof and reader.num_read:
-                self.cut = self.cut or "the last gzip member is cut off"
-            super().close()
-
-    archive = Records(stream)
-
-    def records():
-        it = iter(archive)
-        while True:
-            try:
-                record = next(it)
-            except StopIteration:
-                return
-            except Exception as e:  # whatever warcio raises on damaged input: counted by the caller
-                raise _SourceDamage(str(e).strip() or type(e).__name__) from e
-            yield record
-
-    return archive, records()
-
-
-def _at_end(archive, stream) -> bool:
-    """Whether nothing of the source is left unread: damage found there means the source is cut off."""
+    records = tally.records
+    stream = open_source(source)
+    archive, warc_records = archive_records(stream)
     try:
-        return not (archive.reader and archive.reader.rem_length()) and not stream.read(1)
-    except (OSError, ValueError, http.client.HTTPException):
-        return True
-
-
-def _cut_off(record) -> str | None:
-    """Read what is left of a record; what is wrong with its length, or None if it is whole."""
-    stream = record.raw_stream
-    try:
-        while stream.read(1 << 16):
-            pass
-    except (OSError, EOFError, zlib.error, ValueError, http.client.HTTPException) as e:
-        return f"is cut off ({type(e).__name__})"
-    if record.length is None:  # a header block cut before its Content-Length (which WARC requires)
-        return "has no Content-Length"
-    if getattr(stream, "limit", 0) > 0:
-        return f"is cut off, {stream.limit} bytes missing"
-    return None
+        for record in warc_records:
+            if record.format != "warc":  # warcio also reads ARC, which takes many a text line
+                raise SourceDamage(f"not a WARC record (looks like {record.format.upper()})")
+            records[record.rec_type] += 1
+            record_id = record.rec_headers.get_header("WARC-Record-ID") or f"{source}#{records['response']}"
+            if record.rec_type == "response":
+                on_response(record, record_id)
+            # every record is read to its end here (warcio would do it anyway), so a cut-off
+            # request or metadata record is noticed as surely as a cut-off response
+            if problem := cut_off(record):
+                kind = "truncated" if at_end(archive, stream) else "bad_record"
+                tally.damaged(kind, f"{record.rec_type or 'untyped'} record {record_id} {problem}")
+        if archive.cut and not tally.errors:  # not noticed in a record already
+            tally.damaged("truncated", archive.cut)
+    except SourceDamage as e:
+        if not records.total() and (e.__cause__ is None or isinstance(e.__cause__, ArchiveLoadFailed)):
+            tally.damaged("not_warc", str(e))
+        else:
+            kind = "truncated" if at_end(archive, stream) else "bad_record"
+            cause = f"{type(e.__cause__).__name__}: " if e.__cause__ is not None else ""
+            tally.damaged(kind, f"{cause}{e} (after {records.total()} records)")
+    except (OSError, EOFError, zlib.error, http.client.HTTPException, ValueError) as e:
+        # a cut-off download or a damaged gzip member while reading a record's payload
+        tally.damaged("truncated", f"{type(e).__name__}: {e}")
+    finally:
+        stream.close()
 
 
 def crawl_shard(task: dict) -> dict:
@@ -397,119 +216,38 @@ def crawl_shard(task: dict) -> dict:
     is counted once per kind in `source_errors`, with a detail line; the records read before it are
     kept, and a parse failure ends the source.
     """
-    from warcio.exceptions import ArchiveLoadFailed
-
     source, max_bytes = task["source"], task["max_record_bytes"]
     start = time.perf_counter()
-    records: Counter = Counter()
-    removed: Counter = Counter()
-    errors: Counter = Counter()  # at most 1 per kind: a count of damaged sources once merged
-    details: list[str] = []
-    n_pages = 0
-
-    def damaged(kind: str, detail: str) -> None:
-        errors[kind] = 1
-        details.append(f"{kind}: {detail.strip()[:200]}")
-
+    tally = _SourceTally()
     with (
         _PageParts(task["out"], task["pages_per_part"]) as pages,
         ParquetPartWriter(task["rejected"], schema=REJECTED_SCHEMA) as rejected,
     ):
 
-        def reject(row: dict, reason: str) -> None:
-            rejected.write([{**row, "html": None, "reason": reason}])
-            removed[reason.split(" ", 1)[0]] += 1
-
-        def crawl_response(record, record_id: str) -> None:
-            nonlocal n_pages
-            headers = record.rec_headers
-            url = headers.get_header("WARC-Target-URI") or ""
-            http_type = record.http_headers.get_header("Content-Type") if record.http_headers else None
-            row = {
-                "id": page_id(record_id),
-                "url": url,
-                "warc_date": headers.get_header("WARC-Date"),
-                "warc_record_id": record_id,
-                "content_type": http_type or headers.get_header("WARC-Identified-Payload-Type"),
-                "charset": None,
-                "status": None,
-                "source": source,
-            }
-            if not url.startswith(("http://", "https://")):
-                return reject(row, "crawl:not_http")
-            status = _http_status(record)
-            if status is None:
-                head = record.http_headers
-                first = f"{head.protocol} {head.statusline}".strip() if head else "none"
-                return reject(row, f"crawl:bad_http_headers {first[:60]!r}")
-            row["status"] = status
-            identified = headers.get_header("WARC-Identified-Payload-Type") or ""
-            html_type = declared_html(http_type or "", identified)
-            if html_type is False:  # decided from the headers: the payload is never read
-                return reject(row, f"crawl:not_html {(http_type or identified).split(';')[0].strip()}")
-            try:
-                payload = read_payload(record, max_bytes)
-            except EOFError:
-                return reject(row, "crawl:truncated_record 1")  # counted as a source error by the caller
-            except (OSError, zlib.error, ValueError) as e:
-                return reject(row, f"crawl:bad_payload {str(e)[:60] or type(e).__name__}")
-            if payload is None:
-                return reject(row, f"crawl:too_large >{max_bytes}")
-            if not payload.strip():
-                return reject(row, "crawl:empty 0")
-            if b"\x00" in payload[:4096]:
-                return reject(row, "crawl:binary NUL")
-            if html_type is None and not sniff_html(payload):
-                return reject(row, "crawl:not_html sniffed")
-            row["html"], row["charset"] = decode_html(payload, http_type or "")
-            pages.write(row)
-            n_pages += 1
-
-        stream = _open_source(source)
-        archive, archive_records = _archive_records(stream)
-        try:
-            for record in archive_records:
-                if record.format != "warc":  # warcio also reads ARC, which takes many a text line
-                    raise _SourceDamage(f"not a WARC record (looks like {record.format.upper()})")
-                records[record.rec_type] += 1
-                record_id = (
-                    record.rec_headers.get_header("WARC-Record-ID") or f"{source}#{records['response']}"
-                )
-                if record.rec_type == "response":
-                    crawl_response(record, record_id)
-                # every record is read to its end here (warcio would do it anyway), so a cut-off
-                # request or metadata record is noticed as surely as a cut-off response
-                if problem := _cut_off(record):
-                    kind = "truncated" if _at_end(archive, stream) else "bad_record"
-                    damaged(kind, f"{record.rec_type or 'untyped'} record {record_id} {problem}")
-            if archive.cut and not errors:  # not noticed in a record already
-                damaged("truncated", archive.cut)
-        except _SourceDamage as e:
-            if not records.total() and (e.__cause__ is None or isinstance(e.__cause__, ArchiveLoadFailed)):
-                damaged("not_warc", str(e))
+        def write_response(record, record_id: str) -> None:
+            row, reason = _decode_response(record, record_id, source, max_bytes)
+            if reason is None:
+                pages.write(row)
+                tally.pages += 1
             else:
-                kind = "truncated" if _at_end(archive, stream) else "bad_record"
-                cause = f"{type(e.__cause__).__name__}: " if e.__cause__ is not None else ""
-                damaged(kind, f"{cause}{e} (after {records.total()} records)")
-        except (OSError, EOFError, zlib.error, http.client.HTTPException, ValueError) as e:
-            # a cut-off download or a damaged gzip member while reading a record's payload
-            damaged("truncated", f"{type(e).__name__}: {e}")
-        finally:
-            stream.close()
-    if not records.total() and not errors:
-        errors["empty"] += 1
+                rejected.write([{**row, "html": None, "reason": reason}])
+                tally.removed[reason.split(" ", 1)[0]] += 1
+
+        _read_records(source, tally, write_response)
+    if not tally.records.total() and not tally.errors:
+        tally.errors["empty"] += 1
     return {
         "counts": {
-            "records": dict(records),
-            "in": records["response"],
-            "out": n_pages,
-            "removed": dict(removed),
-            "source_errors": dict(errors),
+            "records": dict(tally.records),
+            "in": tally.records["response"],
+            "out": tally.pages,
+            "removed": dict(tally.removed),
+            "source_errors": dict(tally.errors),
         },
         "source": source,
         "parts": pages.paths,
-        "errors": sorted(errors),
-        "details": details,
+        "errors": sorted(tally.errors),
+        "details": tally.details,
         "seconds": time.perf_counter() - start,
     }
 
