@@ -34,11 +34,12 @@ console = Console(width=140)
 
 def run_llmkit(warcs: list[str], work: Path, workers: int) -> dict:
     """One llmkit run of the four stages; returns seconds per stage, docs in per stage, kept URLs."""
-    from llmkit.artifacts import iter_rows, open_artifact
+    from llmkit.artifacts import open_artifact
     from llmkit.data.crawl import run_crawl
     from llmkit.data.extract import run_extract
     from llmkit.data.filters import run_filter
     from llmkit.data.scrub import run_scrub
+    from llmkit.parquet import iter_rows
 
     if work.exists():
         shutil.rmtree(work)

@@ -42,10 +42,11 @@ import pyarrow.parquet as pq
 from rich.console import Console
 from rich.table import Table
 
-from llmkit.artifacts import ArtifactWriter, ParquetPartWriter, open_artifact, part_name
+from llmkit.artifacts import ArtifactWriter, open_artifact, part_name
 from llmkit.data import minhash
 from llmkit.data.dedup import run_dedup, signature_shard
 from llmkit.data.executor import default_workers
+from llmkit.parquet import ParquetPartWriter
 
 REPO = Path(__file__).resolve().parent.parent
 SHAKESPEARE = REPO.parent / "shared" / "data" / "tinyshakespeare.txt"

@@ -27,7 +27,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from llmkit.artifacts import save_checkpoint
+from llmkit.checkpoint_files import save_checkpoint
 from llmkit.model import Transformer, model_config, num_params
 from llmkit.tokenizer import load_tokenizer, tokenize_docs, train_tokenizer
 from llmkit.train.common import TrainConfig

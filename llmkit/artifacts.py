@@ -13,8 +13,9 @@ Python exception inside the `with` block removes the partial directory; a SIGKIL
 the next run of the stage clears it before starting.
 
 Tabular data is Parquet in `part-NNNNN.parquet` files, written and read in record batches so no
-stage holds a whole dataset in memory. Rejected rows go to `rejected/part-NNNNN.parquet` with a
-`reason` column.
+stage holds a whole dataset in memory (`llmkit.parquet`). Rejected rows go to
+`rejected/part-NNNNN.parquet` with a `reason` column. Checkpoint artifacts' files are written and
+opened by `llmkit.checkpoint_files`.
 
 Manifest `stats` conventions that `llmkit inspect` renders specially:
   - `funnel`: a list of `{"step": name, "in": n, "out": n, "removed": {reason: count}}`, one per
@@ -28,24 +29,20 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from llmkit import __version__
 from llmkit.errors import UserError
+from llmkit.parquet import ROWS_PER_GROUP, count_rows, iter_batches, open_parquet, parquet_files, read_schema
 
 MANIFEST = "manifest.json"
 # Bumped when the manifest layout changes incompatibly; a newer manifest is refused with a clear line.
 FORMAT_VERSION = 1
-ROWS_PER_GROUP = 1024
-# A row group is also written once its buffered text reaches this size, so a writer's memory stays
-# bounded however big the rows (web pages of up to 10 MB each) are.
-BYTES_PER_GROUP = 64 * 1024 * 1024
 
 KINDS = (
     "pages", "docs", "tokenizer", "tokens", "checkpoint", "chat", "prefs", "prompts",
@@ -202,73 +199,6 @@ class ArtifactWriter:
             raise RuntimeError(f"stage {self.stage} finished without committing {self.out}")
 
 
-class ParquetPartWriter:
-    """Streams rows into one Parquet file, a row group at a time.
-
-    `write()` takes a list of dicts or a pyarrow RecordBatch/Table. Dict rows are buffered until
-    `rows_per_group` rows or `bytes_per_group` bytes of their str/bytes values, then written as one
-    row group. The schema is `schema` if given, else inferred from the first rows. A part that
-    received no rows is still written (with `schema`, or an empty schema), so readers see every shard.
-    """
-
-    def __init__(
-        self,
-        path: str | Path,
-        schema: pa.Schema | None = None,
-        rows_per_group: int = ROWS_PER_GROUP,
-        bytes_per_group: int = BYTES_PER_GROUP,
-    ):
-        self.path = Path(path)
-        self.schema = schema
-        self.rows_per_group = rows_per_group
-        self.bytes_per_group = bytes_per_group
-        self.rows = 0
-        self._buffer: list[dict] = []
-        self._buffered_bytes = 0
-        self._writer: pq.ParquetWriter | None = None
-
-    def write(self, rows: Iterable[dict] | pa.RecordBatch | pa.Table) -> None:
-        if isinstance(rows, pa.RecordBatch | pa.Table):
-            self._flush()
-            table = rows if isinstance(rows, pa.Table) else pa.Table.from_batches([rows])
-            self._write_table(table)
-            return
-        for row in rows:
-            self._buffer.append(row)
-            self._buffered_bytes += sum(len(v) for v in row.values() if isinstance(v, str | bytes))
-        if len(self._buffer) >= self.rows_per_group or self._buffered_bytes >= self.bytes_per_group:
-            self._flush()
-
-    def _flush(self) -> None:
-        if not self._buffer:
-            return
-        table = pa.Table.from_pylist(self._buffer, schema=self.schema)
-        self._buffer, self._buffered_bytes = [], 0
-        self._write_table(table)
-
-    def _write_table(self, table: pa.Table) -> None:
-        if self._writer is None:
-            self.schema = self.schema or table.schema
-            self._writer = pq.ParquetWriter(self.path, self.schema, compression="zstd")
-        self._writer.write_table(table.cast(self.schema), row_group_size=self.rows_per_group)
-        self.rows += table.num_rows
-
-    def close(self) -> None:
-        self._flush()
-        if self._writer is None:
-            self._writer = pq.ParquetWriter(self.path, self.schema or pa.schema([]), compression="zstd")
-        self._writer.close()
-
-    def __enter__(self) -> ParquetPartWriter:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        elif self._writer is not None:
-            self._writer.close()
-
-
 def write_json_atomic(path: Path, obj) -> None:
     """Write JSON to `path` via a temporary file, flushed and renamed, so readers never see half a file."""
     tmp = path.with_name(path.name + ".tmp")
@@ -388,55 +318,6 @@ def open_artifact(
     raise UserError(f"{p} is a {what} that is not an llmkit artifact; expected {expected}")
 
 
-def parquet_files(path: Path) -> list[Path]:
-    """A Parquet file itself, or the sorted `*.parquet` files directly inside a folder."""
-    path = Path(path)
-    if path.is_file():
-        return [path]
-    return sorted(f for f in path.glob("*.parquet") if f.is_file())
-
-
-def open_parquet(path: Path) -> pq.ParquetFile:
-    """A ParquetFile handle (footer read, no data); an unreadable file is a UserError."""
-    try:
-        return pq.ParquetFile(path)
-    except (pa.ArrowException, OSError) as e:
-        raise UserError(f"{path} is not a valid Parquet file: {str(e).splitlines()[0]}") from e
-
-
-def count_rows(files: Iterable[Path]) -> int:
-    """Total rows of Parquet files, from their footers (no data read)."""
-    return sum(open_parquet(f).metadata.num_rows for f in files)
-
-
-def read_schema(files: Sequence[Path]) -> pa.Schema | None:
-    return open_parquet(files[0]).schema_arrow if files else None
-
-
-def iter_batches(
-    files: Iterable[Path], columns: list[str] | None = None, batch_size: int = ROWS_PER_GROUP
-) -> Iterator[pa.RecordBatch]:
-    """Record batches from Parquet files in order; memory stays at about one batch."""
-    for f in files:
-        pf = open_parquet(f)
-        if columns:
-            missing = [c for c in columns if c not in pf.schema_arrow.names]
-            if missing:
-                raise UserError(
-                    f"{f} has no column {', '.join(missing)} (it has {', '.join(pf.schema_arrow.names)})"
-                )
-        try:
-            yield from pf.iter_batches(batch_size=batch_size, columns=columns)
-        except (pa.ArrowException, OSError) as e:
-            raise UserError(f"{f} is corrupt: {str(e).splitlines()[0]}") from e
-
-
-def iter_rows(files: Iterable[Path], columns: list[str] | None = None) -> Iterator[dict]:
-    """Rows as dicts, a batch at a time."""
-    for batch in iter_batches(files, columns=columns):
-        yield from batch.to_pylist()
-
-
 def lineage(path: str | Path, _seen: frozenset = frozenset()) -> dict:
     """The tree of inputs behind an artifact: {path, kind, stage, created, inputs: [subtrees]}.
 
@@ -467,128 +348,3 @@ def lineage(path: str | Path, _seen: frozenset = frozenset()) -> dict:
         else:
             node["inputs"].append(lineage(ip, _seen | {key}))
     return node
-
-
-# --------------------------------------------------------------------------------------- checkpoints
-# A checkpoint is a directory artifact of kind "checkpoint":
-#   model.safetensors        the weights (as trained: fp32 master weights)
-#   config.json              the model config (n_layers, d_model, ..., vocab_size)
-#   tokenizer.json           the tokenizer the model was trained with
-#   trainer_state/state.pt   what resuming needs (optimizer, step, data position); read with
-#                            torch.load(weights_only=True), which refuses arbitrary pickled objects
-#   metrics.parquet          one row per logged step
-#   manifest.json
-# torch and safetensors are imported inside the functions, so reading manifests stays light.
-
-CHECKPOINT_FILES = ("model.safetensors", "config.json", "tokenizer.json")
-
-
-def write_checkpoint_files(
-    folder: Path,
-    weights: dict,
-    model_config: dict,
-    tokenizer_json: str | Path,
-    trainer_state: dict | None = None,
-    metrics: Sequence[dict] = (),
-) -> None:
-    """Write a checkpoint's files into `folder` (an ArtifactWriter's partial directory).
-
-    `weights`: name → tensor (contiguous, no shared storage); `trainer_state`: a dict of tensors and
-    plain Python values; `metrics`: one dict per logged step.
-    """
-    import torch
-    from safetensors.torch import save_file
-
-    folder = Path(folder)
-    save_file({k: v.detach().contiguous().cpu() for k, v in weights.items()}, folder / "model.safetensors")
-    write_json_atomic(folder / "config.json", model_config)
-    shutil.copyfile(tokenizer_json, folder / "tokenizer.json")
-    if trainer_state is not None:
-        (folder / "trainer_state").mkdir(exist_ok=True)
-        torch.save(trainer_state, folder / "trainer_state" / "state.pt")
-    if metrics:
-        # every key of every row: evaluation rows carry keys (val_loss, val_accuracy, ...) that the
-        # first row lacks, and from_pylist alone would take its columns from the first row only
-        columns = list(dict.fromkeys(k for row in metrics for k in row))
-        rows = [{k: row.get(k) for k in columns} for row in metrics]
-        pq.write_table(pa.Table.from_pylist(rows), folder / "metrics.parquet", compression="zstd")
-
-
-def save_checkpoint(
-    out: str | Path,
-    weights: dict,
-    model_config: dict,
-    tokenizer_json: str | Path,
-    *,
-    stage: str,
-    config: dict | None = None,
-    inputs: Sequence[str | Path | dict] = (),
-    trainer_state: dict | None = None,
-    metrics: Sequence[dict] = (),
-    counts: dict | None = None,
-    stats: dict | None = None,
-    extra: dict | None = None,
-    force: bool = False,
-) -> dict:
-    """Write a complete checkpoint artifact to `out` atomically; returns its manifest. `extra` adds
-    (or overrides, e.g. `duration_s` with the training time) top-level manifest fields."""
-    with ArtifactWriter(out, kind="checkpoint", stage=stage, config=config, inputs=inputs, force=force) as w:
-        write_checkpoint_files(w.path, weights, model_config, tokenizer_json, trainer_state, metrics)
-        return w.commit(counts=counts, stats=stats, extra=extra)
-
-
-@dataclass
-class Checkpoint:
-    """A checkpoint artifact opened for reading (files checked, nothing large loaded yet)."""
-
-    path: Path
-    manifest: dict
-    model_config: dict
-
-    @property
-    def tokenizer_path(self) -> Path:
-        return self.path / "tokenizer.json"
-
-    def weights(self, device: str = "cpu") -> dict:
-        """name → tensor, from model.safetensors."""
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        try:
-            return load_file(self.path / "model.safetensors", device=device)
-        except (SafetensorError, OSError) as e:
-            raise UserError(f"{self.path / 'model.safetensors'} is not a valid safetensors file: {e}") from e
-
-    def trainer_state(self) -> dict | None:
-        """The saved training state, or None for a checkpoint without one."""
-        import pickle
-
-        import torch
-
-        state = self.path / "trainer_state" / "state.pt"
-        if not state.is_file():
-            return None
-        try:
-            return torch.load(state, map_location="cpu", weights_only=True)
-        except (pickle.UnpicklingError, RuntimeError, EOFError) as e:
-            raise UserError(f"{state} cannot be loaded safely: {str(e).splitlines()[0]}") from e
-
-    def metrics(self) -> list[dict]:
-        """The logged metrics rows, oldest first ([] if none were logged)."""
-        f = self.path / "metrics.parquet"
-        return open_parquet(f).read().to_pylist() if f.is_file() else []
-
-
-def open_checkpoint(path: str | Path) -> Checkpoint:
-    """Open a checkpoint artifact; a wrong kind, a missing file or a corrupt config.json is a UserError."""
-    art = open_artifact(path, kinds=["checkpoint"], allow_plain_parquet=False)
-    for name in CHECKPOINT_FILES:
-        if not (art.path / name).is_file():
-            raise UserError(f"{art.path} is not a complete checkpoint: {name} is missing")
-    try:
-        model_config = json.loads((art.path / "config.json").read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UserError(f"{art.path / 'config.json'} is corrupt: {e}") from e
-    if not isinstance(model_config, dict):
-        raise UserError(f"{art.path / 'config.json'} is not a model config")
-    return Checkpoint(art.path, art.manifest, model_config)

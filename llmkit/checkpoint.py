@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from llmkit.artifacts import Checkpoint, open_checkpoint
+from llmkit.checkpoint_files import Checkpoint, open_checkpoint
 from llmkit.device import resolve_device
 from llmkit.errors import UserError
 from llmkit.model import ModelConfig, RewardModel, Transformer

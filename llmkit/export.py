@@ -15,7 +15,8 @@ from pathlib import Path
 from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
 
-from llmkit.artifacts import open_checkpoint, partial_path, write_json_atomic
+from llmkit.artifacts import partial_path, write_json_atomic
+from llmkit.checkpoint_files import open_checkpoint
 from llmkit.errors import UserError
 
 FORMATS = ("hf",)

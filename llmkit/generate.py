@@ -88,7 +88,8 @@ def run_generate(
     `generations` artifact: prompt_index, sample, prompt, completion, completion_tokens, finish_reason.
     Returns stats: completions, generated tokens, tokens/s.
     """
-    from llmkit.artifacts import ArtifactWriter, ParquetPartWriter
+    from llmkit.artifacts import ArtifactWriter
+    from llmkit.parquet import ParquetPartWriter
 
     sampling.validate()
     if num_samples < 1 or batch_size < 1:

@@ -16,7 +16,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.tree import Tree
 
-from llmkit import artifacts
+from llmkit import artifacts, parquet
 from llmkit.errors import UserError
 
 MAX_CELL = 160
@@ -44,7 +44,7 @@ def describe(path: str | Path, rows: int = 5) -> dict:
         [
             d
             for d in sorted(art.path.iterdir())
-            if d.is_dir() and d.name != "rejected" and artifacts.parquet_files(d)
+            if d.is_dir() and d.name != "rejected" and parquet.parquet_files(d)
         ]
         if art.path.is_dir()
         else []
@@ -52,14 +52,14 @@ def describe(path: str | Path, rows: int = 5) -> dict:
     if folders:
         info["tables"] = {
             d.name: {
-                "rows": artifacts.count_rows(artifacts.parquet_files(d)),
-                "parts": len(artifacts.parquet_files(d)),
+                "rows": parquet.count_rows(parquet.parquet_files(d)),
+                "parts": len(parquet.parquet_files(d)),
             }
             for d in folders
         }
     # a checkpoint's metrics.parquet is summarised in its own panel, not shown as the artifact's table
     root_parts = [] if art.kind == "checkpoint" else art.parts
-    main_parts = root_parts or (artifacts.parquet_files(folders[0]) if folders else [])
+    main_parts = root_parts or (parquet.parquet_files(folders[0]) if folders else [])
     if main_parts:
         info["table"] = describe_table(main_parts, rows)
         info["table"]["folder"] = "" if root_parts else folders[0].name
@@ -69,15 +69,15 @@ def describe(path: str | Path, rows: int = 5) -> dict:
 
 
 def describe_table(parts: list[Path], rows: int) -> dict:
-    schema = artifacts.read_schema(parts)
+    schema = parquet.read_schema(parts)
     head = []
     if rows:
-        for batch in artifacts.iter_batches(parts, batch_size=max(rows, 1)):
+        for batch in parquet.iter_batches(parts, batch_size=max(rows, 1)):
             head.extend(batch.to_pylist()[: rows - len(head)])
             if len(head) >= rows:
                 break
     return {
-        "rows": artifacts.count_rows(parts),
+        "rows": parquet.count_rows(parts),
         "parts": len(parts),
         "bytes": sum(p.stat().st_size for p in parts),
         "schema": [{"name": f.name, "type": str(f.type)} for f in schema] if schema else [],
@@ -88,11 +88,11 @@ def describe_table(parts: list[Path], rows: int) -> dict:
 def describe_rejected(parts: list[Path]) -> dict:
     """Rejected row count and counts per reason (the reason's name, without its measured value)."""
     reasons: Counter = Counter()
-    schema = artifacts.read_schema(parts)
+    schema = parquet.read_schema(parts)
     if schema is not None and "reason" in schema.names:
-        for batch in artifacts.iter_batches(parts, columns=["reason"]):
+        for batch in parquet.iter_batches(parts, columns=["reason"]):
             reasons.update(str(r).split(" ")[0] for r in batch.column(0).to_pylist())
-    return {"rows": artifacts.count_rows(parts), "reasons": dict(reasons.most_common())}
+    return {"rows": parquet.count_rows(parts), "reasons": dict(reasons.most_common())}
 
 
 def describe_checkpoint(path: Path) -> dict:
@@ -119,7 +119,7 @@ def describe_checkpoint(path: Path) -> dict:
         out["tensors"] = len(shapes)
     metrics = path / "metrics.parquet"
     if metrics.is_file():
-        table = artifacts.open_parquet(metrics).read()
+        table = parquet.open_parquet(metrics).read()
         out["metrics_rows"] = table.num_rows
         if table.num_rows:
             out["last_metrics"] = table.slice(table.num_rows - 1).to_pylist()[0]

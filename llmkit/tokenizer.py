@@ -28,15 +28,10 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from llmkit.artifacts import (
-    ArtifactWriter,
-    ParquetPartWriter,
-    fingerprint,
-    open_artifact,
-    partial_path,
-)
+from llmkit.artifacts import ArtifactWriter, fingerprint, open_artifact, partial_path
 from llmkit.data.executor import default_workers, progress_bar
 from llmkit.errors import UserError
+from llmkit.parquet import ParquetPartWriter
 
 SPECIAL_TOKENS = ("<|endoftext|>", "<|pad|>", "<|im_start|>", "<|im_sep|>", "<|im_end|>")
 # GPT-4's (cl100k) pre-tokenizer split: contractions, letter runs (with one leading non-letter), digit

@@ -76,7 +76,7 @@ def make_checkpoint(path: Path, tokenizer, tie: bool = True, seed: int = 0, **ov
     """A small random-weight checkpoint written with the real checkpoint writer; returns the model."""
     import torch
 
-    from llmkit.artifacts import save_checkpoint
+    from llmkit.checkpoint_files import save_checkpoint
     from llmkit.model import Transformer, model_config
 
     torch.manual_seed(seed)

@@ -11,9 +11,10 @@ import textwrap
 import pyarrow as pa
 import pytest
 
-from llmkit import __version__, artifacts
-from llmkit.artifacts import ArtifactWriter, ParquetPartWriter, open_artifact
+from llmkit import __version__, artifacts, parquet
+from llmkit.artifacts import ArtifactWriter, open_artifact
 from llmkit.errors import UserError
+from llmkit.parquet import ParquetPartWriter
 
 
 def write_docs(out, rows, inputs=(), force=False, stats=None, rejected=None):
@@ -86,7 +87,8 @@ def test_forgetting_to_commit_is_a_bug_not_an_artifact(tmp_path):
 KILLED_STAGE = textwrap.dedent(
     """
     import sys, time
-    from llmkit.artifacts import ArtifactWriter, ParquetPartWriter
+    from llmkit.artifacts import ArtifactWriter
+    from llmkit.parquet import ParquetPartWriter
     with ArtifactWriter(sys.argv[1], kind="docs", stage="slow") as w:
         with ParquetPartWriter(w.part_path(0)) as part:
             part.write([{"id": str(i)} for i in range(100)])
@@ -117,13 +119,13 @@ def test_parquet_part_writer_streams_row_groups_and_writes_empty_parts(tmp_path)
     with ParquetPartWriter(path, rows_per_group=10) as part:
         for start in range(0, 35, 7):
             part.write([{"id": str(i), "n": i} for i in range(start, start + 7)])
-    pf = artifacts.open_parquet(path)
+    pf = parquet.open_parquet(path)
     assert pf.metadata.num_rows == 35
     assert pf.metadata.num_row_groups >= 3
     schema = pa.schema([("id", pa.string()), ("text", pa.string())])
     with ParquetPartWriter(tmp_path / "empty.parquet", schema=schema):
         pass
-    empty = artifacts.open_parquet(tmp_path / "empty.parquet")
+    empty = parquet.open_parquet(tmp_path / "empty.parquet")
     assert empty.metadata.num_rows == 0 and empty.schema_arrow.names == ["id", "text"]
 
 
@@ -132,7 +134,7 @@ def test_parquet_part_writer_bounds_a_row_group_by_bytes_too(tmp_path):
     with ParquetPartWriter(tmp_path / "big.parquet", rows_per_group=1024, bytes_per_group=1000) as part:
         for i in range(10):
             part.write([{"id": str(i), "text": "x" * 299}])
-    pf = artifacts.open_parquet(tmp_path / "big.parquet")
+    pf = parquet.open_parquet(tmp_path / "big.parquet")
     groups = [pf.metadata.row_group(g).num_rows for g in range(pf.metadata.num_row_groups)]
     assert groups == [4, 4, 2]
     assert pf.read().column("id").to_pylist() == [str(i) for i in range(10)]

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from conftest import SAMPLE, assert_one_line_error, make_checkpoint, make_tokenizer, run_cli
 
-from llmkit.artifacts import ArtifactWriter, ParquetPartWriter, partial_path
+from llmkit.artifacts import ArtifactWriter, partial_path
+from llmkit.parquet import ParquetPartWriter
 
 ENGLISH = (
     "The committee met on Tuesday to discuss the new library building. After a long debate, the members "
@@ -292,8 +293,9 @@ def test_matrix_is_large_enough():
 
 
 def test_import_rejects_non_utf8_rows_with_a_reason_and_keeps_the_rest(tmp_path):
-    from llmkit.artifacts import iter_rows, open_artifact
+    from llmkit.artifacts import open_artifact
     from llmkit.data.importers import run_import
+    from llmkit.parquet import iter_rows
 
     good = '{"messages": [{"role": "user", "content": "Café?"}, {"role": "assistant", "content": "Oui."}]}'
     src = tmp_path / "mixed.jsonl"

@@ -18,7 +18,8 @@ from conftest import REPO, SAMPLE, assert_one_line_error, make_checkpoint, make_
 from safetensors.numpy import save_file
 
 from llmkit import __version__
-from llmkit.artifacts import ArtifactWriter, ParquetPartWriter
+from llmkit.artifacts import ArtifactWriter
+from llmkit.parquet import ParquetPartWriter
 
 
 def make_docs(tmp_path, name="kept", inputs=()):

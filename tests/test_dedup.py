@@ -18,11 +18,12 @@ import pytest
 from conftest import REPO, assert_one_line_error, run_cli
 from datasketch import MinHash
 
-from llmkit.artifacts import ArtifactWriter, ParquetPartWriter, open_artifact, partial_path
+from llmkit.artifacts import ArtifactWriter, open_artifact, partial_path
 from llmkit.data import minhash
 from llmkit.data.dedup import connected_components, read_ids, run_dedup
 from llmkit.data.shards import reason_key
 from llmkit.errors import UserError
+from llmkit.parquet import ParquetPartWriter
 
 WORDS = (
     "river stone market winter lantern copper meadow harbor violet engine paper garden silver thunder "

@@ -12,17 +12,13 @@ import torch
 from conftest import assert_one_line_error, make_checkpoint, make_tokenizer, run_cli
 
 from llmkit.answers import answers_match, extract_answer, reference_answer
-from llmkit.artifacts import iter_rows, open_artifact, save_checkpoint
+from llmkit.artifacts import open_artifact
+from llmkit.checkpoint_files import save_checkpoint
 from llmkit.errors import UserError
-from llmkit.eval import (
-    EvalConfig,
-    choice_logprobs,
-    detect_task,
-    encode_pair,
-    read_suite,
-    run_eval,
-)
+from llmkit.eval import EvalConfig, detect_task, read_suite, run_eval
+from llmkit.eval_tasks import choice_logprobs, encode_pair
 from llmkit.model import Transformer, model_config
+from llmkit.parquet import iter_rows
 
 
 @pytest.fixture(scope="module")

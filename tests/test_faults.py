@@ -10,7 +10,8 @@ import pytest
 from conftest import SAMPLE
 
 from llmkit import cli
-from llmkit.artifacts import ArtifactWriter, ParquetPartWriter
+from llmkit.artifacts import ArtifactWriter
+from llmkit.parquet import ParquetPartWriter
 
 
 def run_main(monkeypatch, capsys, *args) -> tuple[int, str]:

@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import assert_one_line_error, run_cli
 
-from llmkit.artifacts import ArtifactWriter, ParquetPartWriter
+from llmkit.artifacts import ArtifactWriter
 from llmkit.data.filters import (
     C4Filter,
     FineWebQualityFilter,
@@ -21,6 +21,7 @@ from llmkit.data.filters import (
     run_filter,
 )
 from llmkit.errors import UserError
+from llmkit.parquet import ParquetPartWriter
 
 ENGLISH = (
     "The committee met on Tuesday to discuss the new budget for the public library. Members agreed that "

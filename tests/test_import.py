@@ -7,9 +7,10 @@ import json
 import pytest
 from conftest import SAMPLE, assert_one_line_error, run_cli
 
-from llmkit.artifacts import iter_rows, open_artifact
+from llmkit.artifacts import open_artifact
 from llmkit.data.importers import BadRow, from_gsm8k, from_hh_rlhf, run_import
 from llmkit.errors import UserError
+from llmkit.parquet import iter_rows
 
 
 def write_jsonl(path, rows):

@@ -17,23 +17,34 @@ PACKAGE = Path(llmkit.__file__).parent
 
 # module (or package prefix) → llmkit modules it must never import, at top level or inside a function
 FORBIDDEN = {
-    "llmkit.model": ("llmkit.cli", "llmkit.train", "llmkit.eval", "llmkit.generate", "llmkit.engine",
-                     "llmkit.checkpoint", "llmkit.data", "llmkit.answers"),
-    "llmkit.engine": ("llmkit.cli", "llmkit.train", "llmkit.eval", "llmkit.generate", "llmkit.checkpoint",
-                      "llmkit.data", "llmkit.answers", "llmkit.artifacts"),
-    "llmkit.checkpoint": ("llmkit.cli", "llmkit.train", "llmkit.eval", "llmkit.generate", "llmkit.engine",
-                          "llmkit.answers"),
-    "llmkit.device": ("llmkit.cli", "llmkit.train", "llmkit.eval", "llmkit.generate", "llmkit.engine",
-                      "llmkit.checkpoint", "llmkit.model", "llmkit.data"),
-    "llmkit.artifacts": ("llmkit.cli", "llmkit.train", "llmkit.eval", "llmkit.generate", "llmkit.engine",
-                         "llmkit.checkpoint", "llmkit.model", "llmkit.data", "llmkit.tokenizer"),
+    "llmkit.model": ("llmkit.cli", "llmkit.train", "llmkit.eval", "llmkit.eval_tasks", "llmkit.generate",
+                     "llmkit.engine", "llmkit.checkpoint", "llmkit.data", "llmkit.answers"),
+    "llmkit.engine": ("llmkit.cli", "llmkit.train", "llmkit.eval", "llmkit.eval_tasks", "llmkit.generate",
+                      "llmkit.checkpoint", "llmkit.data", "llmkit.answers", "llmkit.artifacts",
+                      "llmkit.parquet", "llmkit.checkpoint_files"),
+    "llmkit.checkpoint": ("llmkit.cli", "llmkit.train", "llmkit.eval", "llmkit.eval_tasks",
+                          "llmkit.generate", "llmkit.engine", "llmkit.answers"),
+    "llmkit.device": ("llmkit.cli", "llmkit.train", "llmkit.eval", "llmkit.eval_tasks", "llmkit.generate",
+                      "llmkit.engine", "llmkit.checkpoint", "llmkit.model", "llmkit.data"),
+    "llmkit.artifacts": ("llmkit.cli", "llmkit.train", "llmkit.eval", "llmkit.eval_tasks",
+                         "llmkit.generate", "llmkit.engine", "llmkit.checkpoint", "llmkit.model",
+                         "llmkit.data", "llmkit.tokenizer", "llmkit.checkpoint_files"),
+    # Parquet parts sit below the artifact contract; checkpoint files sit on it, below the checkpoint loader
+    "llmkit.parquet": ("llmkit.cli", "llmkit.train", "llmkit.eval", "llmkit.eval_tasks", "llmkit.generate",
+                       "llmkit.engine", "llmkit.checkpoint", "llmkit.model", "llmkit.data",
+                       "llmkit.tokenizer", "llmkit.artifacts", "llmkit.checkpoint_files"),
+    "llmkit.checkpoint_files": ("llmkit.cli", "llmkit.train", "llmkit.eval", "llmkit.eval_tasks",
+                                "llmkit.generate", "llmkit.engine", "llmkit.checkpoint", "llmkit.model",
+                                "llmkit.data", "llmkit.tokenizer"),
     "llmkit.defaults": ("llmkit.",),  # a table: imported by everyone, imports nothing of ours
-    "llmkit.answers": ("llmkit.cli", "llmkit.train", "llmkit.eval", "llmkit.generate"),
-    "llmkit.train": ("llmkit.cli", "llmkit.eval", "llmkit.generate"),
-    "llmkit.data": ("llmkit.cli", "llmkit.train", "llmkit.eval", "llmkit.generate", "llmkit.engine",
-                    "llmkit.checkpoint", "llmkit.model", "llmkit.device"),
+    "llmkit.answers": ("llmkit.cli", "llmkit.train", "llmkit.eval", "llmkit.eval_tasks", "llmkit.generate"),
+    "llmkit.train": ("llmkit.cli", "llmkit.eval", "llmkit.eval_tasks", "llmkit.generate"),
+    "llmkit.data": ("llmkit.cli", "llmkit.train", "llmkit.eval", "llmkit.eval_tasks", "llmkit.generate",
+                    "llmkit.engine", "llmkit.checkpoint", "llmkit.model", "llmkit.device"),
+    # the task runners sit below the eval stage
+    "llmkit.eval_tasks": ("llmkit.cli", "llmkit.train", "llmkit.generate", "llmkit.eval"),
     "llmkit.eval": ("llmkit.cli", "llmkit.train", "llmkit.generate"),
-    "llmkit.generate": ("llmkit.cli", "llmkit.train", "llmkit.eval"),
+    "llmkit.generate": ("llmkit.cli", "llmkit.train", "llmkit.eval", "llmkit.eval_tasks"),
 }  # fmt: skip
 
 

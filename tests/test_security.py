@@ -32,8 +32,10 @@ import torch
 from conftest import REPO, assert_one_line_error, make_checkpoint, make_tokenizer, run_cli
 from test_crawl import good_records, http_response, warc_record
 
-from llmkit.artifacts import ArtifactWriter, ParquetPartWriter, open_checkpoint, partial_path
+from llmkit.artifacts import ArtifactWriter, partial_path
+from llmkit.checkpoint_files import open_checkpoint
 from llmkit.errors import UserError
+from llmkit.parquet import ParquetPartWriter
 
 MB = 1 << 20
 
@@ -173,11 +175,11 @@ def test_the_unsafe_load_scanner_finds_what_it_should():
 
 def test_no_code_path_unpickles_arbitrary_objects():
     files = [p for d in ("llmkit", "benchmarks", "sample_data") for p in (REPO / d).rglob("*.py")]
-    assert any(p.name == "artifacts.py" for p in files)
+    assert any(p.name == "checkpoint_files.py" for p in files)
     problems = {str(p.relative_to(REPO)): hits for p in files if (hits := unsafe_loads(p.read_text()))}
     assert problems == {}
     # and the one place that reads trainer_state does so with weights_only=True
-    assert "weights_only=True" in (REPO / "llmkit" / "artifacts.py").read_text()
+    assert "weights_only=True" in (REPO / "llmkit" / "checkpoint_files.py").read_text()
 
 
 # --------------------------------------------------------------------------------------- (b) bombs

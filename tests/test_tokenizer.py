@@ -17,8 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tokenizers import Tokenizer as HFTokenizer
 
-from llmkit.artifacts import ArtifactWriter, ParquetPartWriter, read_manifest
+from llmkit.artifacts import ArtifactWriter, read_manifest
 from llmkit.errors import UserError
+from llmkit.parquet import ParquetPartWriter
 from llmkit.tokenizer import (
     CHAR_TO_BYTE,
     MIN_VOCAB_SIZE,

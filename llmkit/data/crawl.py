@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from llmkit.artifacts import ArtifactWriter, ParquetPartWriter
+from llmkit.artifacts import ArtifactWriter
 from llmkit.data.executor import merge_counts, run_shards
 from llmkit.data.shards import funnel
 from llmkit.data.warc import (
@@ -43,6 +43,7 @@ from llmkit.data.warc import (
 )
 from llmkit.data.warc_sources import DEFAULT_CC_BASE_URL, open_source, resolve_sources
 from llmkit.errors import UserError
+from llmkit.parquet import ParquetPartWriter
 
 DEFAULT_MAX_RECORD_BYTES = 10 * 1024 * 1024
 DEFAULT_PAGES_PER_PART = 2000

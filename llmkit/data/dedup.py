@@ -32,11 +32,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from llmkit.artifacts import ArtifactWriter, ParquetPartWriter, iter_batches, open_parquet, part_name
+from llmkit.artifacts import ArtifactWriter, part_name
 from llmkit.data import minhash
 from llmkit.data.executor import progress_bar, run_shards
 from llmkit.data.shards import input_parts
 from llmkit.errors import UserError
+from llmkit.parquet import ParquetPartWriter, iter_batches, open_parquet
 
 REQUIRED_COLUMNS = ("id", "text")
 ADDED_COLUMNS = [pa.field("minhash_cluster", pa.int64()), pa.field("minhash_cluster_size", pa.int32())]

@@ -27,8 +27,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from llmkit.artifacts import ArtifactWriter, ParquetPartWriter
+from llmkit.artifacts import ArtifactWriter
 from llmkit.errors import UserError
+from llmkit.parquet import ParquetPartWriter
 
 ROLES = ("system", "user", "assistant")
 MESSAGES = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
@@ -347,7 +348,8 @@ def read_records(path: str | Path, kind: str, fmt: str = "auto") -> tuple[list[d
     """The records of a `kind` artifact, or of a JSONL/JSON file converted on the fly (any format of that
     kind); returns (records, number of rows rejected). Training stages use this, so they accept either.
     """
-    from llmkit.artifacts import iter_rows, open_artifact
+    from llmkit.artifacts import open_artifact
+    from llmkit.parquet import iter_rows
 
     path = Path(path)
     if path.is_dir():

@@ -25,16 +25,10 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from llmkit.artifacts import (
-    ROWS_PER_GROUP,
-    ArtifactWriter,
-    ParquetPartWriter,
-    iter_batches,
-    open_artifact,
-    open_parquet,
-)
+from llmkit.artifacts import ArtifactWriter, open_artifact
 from llmkit.data.executor import merge_counts, run_shards
 from llmkit.errors import UserError
+from llmkit.parquet import ROWS_PER_GROUP, ParquetPartWriter, iter_batches, open_parquet
 
 RowFn = Callable[[dict], tuple[dict, str | None]]
 

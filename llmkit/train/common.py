@@ -18,7 +18,8 @@ from typing import Protocol
 import torch
 import torch.distributed as dist
 
-from llmkit.artifacts import Checkpoint, input_record, open_checkpoint
+from llmkit.artifacts import input_record
+from llmkit.checkpoint_files import Checkpoint, open_checkpoint
 from llmkit.defaults import STAGE_DEFAULTS
 from llmkit.errors import UserError
 from llmkit.train.muon import Muon

@@ -36,7 +36,8 @@ import torch.distributed as dist
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from llmkit.artifacts import Checkpoint, read_manifest, save_checkpoint
+from llmkit.artifacts import read_manifest
+from llmkit.checkpoint_files import Checkpoint, save_checkpoint
 from llmkit.device import autocast, peak_flops, resolve_device, resolve_precision
 from llmkit.errors import UserError
 from llmkit.model import ModelConfig, Transformer, flops_per_token
