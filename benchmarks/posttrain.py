@@ -29,7 +29,8 @@ from rich.table import Table
 
 from llmkit.checkpoint_files import save_checkpoint
 from llmkit.model import Transformer, model_config, num_params
-from llmkit.tokenizer import load_tokenizer, tokenize_docs, train_tokenizer
+from llmkit.tokenize import tokenize_docs, train_tokenizer
+from llmkit.tokenizer import load_tokenizer
 from llmkit.train.common import TrainConfig
 from llmkit.train.grpo import run_grpo
 from llmkit.train.ppo import PPOConfig, run_ppo

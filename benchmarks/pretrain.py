@@ -35,7 +35,8 @@ from rich.table import Table
 
 from llmkit.device import measure_matmul_flops
 from llmkit.model import model_config, num_params
-from llmkit.tokenizer import load_tokenizer, tokenize_docs, train_tokenizer
+from llmkit.tokenize import tokenize_docs, train_tokenizer
+from llmkit.tokenizer import load_tokenizer
 from llmkit.train.common import TrainConfig
 from llmkit.train.pretrain import run_pretrain
 

@@ -39,14 +39,8 @@ from rich.console import Console
 from rich.table import Table
 
 from llmkit.data.executor import default_workers
-from llmkit.tokenizer import (
-    CHAR_TO_BYTE,
-    SPECIAL_TOKENS,
-    SPLIT_PATTERN,
-    load_tokenizer,
-    tokenize_docs,
-    train_tokenizer,
-)
+from llmkit.tokenize import tokenize_docs, train_tokenizer
+from llmkit.tokenizer import CHAR_TO_BYTE, SPECIAL_TOKENS, SPLIT_PATTERN, load_tokenizer
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TEXT = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"

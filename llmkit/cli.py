@@ -553,7 +553,7 @@ def train_tokenizer(
     """
     from rich.table import Table
 
-    from llmkit.tokenizer import train_tokenizer as run
+    from llmkit.tokenize import train_tokenizer as run
 
     stats = run(
         docs,
@@ -609,7 +609,7 @@ def tokenize(
     """
     from rich.table import Table
 
-    from llmkit.tokenizer import tokenize_docs
+    from llmkit.tokenize import tokenize_docs
 
     check_positive(batch_size=batch_size, threads=threads)
     stats = tokenize_docs(
@@ -1013,6 +1013,10 @@ DataFormat = Annotated[
 ]
 
 
+# The RL commands' (grpo, ppo) sampling options.
+AnswerTokens = Annotated[int, typer.Option("--max-new-tokens", help="Answer length limit when sampling.")]
+RolloutTemperature = Annotated[float, typer.Option("--temperature", help="Sampling temperature of the rollouts.")]
+
 TRAINING_OPTIONS = {
     "lr": Lr, "batch_size": BatchSize, "warmup_steps": WarmupSteps, "max_steps": MaxSteps, "max_time": MaxTime,
     "val_fraction": ValFraction, "eval_every": EvalEvery, "checkpoint_every": CheckpointEvery,
@@ -1058,6 +1062,14 @@ def train_config_from(stage: str, params: dict):
     return TrainConfig.for_stage(stage, **given, log_every=min(10, params["max_steps"] or 10))
 
 
+def run_options(ctx: typer.Context, options: dict) -> dict:
+    """What a post-training command passes on to its stage besides its own settings."""
+    return {
+        "data_format": options["data_format"], "nproc": options["nproc"], "config": resolved_config(ctx),
+        "force": options["force"], "resume": options["resume"],
+    }  # fmt: skip
+
+
 def print_training_summary(manifest: dict | None, keys: tuple[str, ...]) -> None:
     if manifest is None:  # ranks other than 0
         return
@@ -1100,7 +1112,7 @@ def sft(
 
     manifest = run_sft(
         base, chats, out, train_config_from("sft", ctx.params), epochs, options["val_fraction"], long,
-        options["data_format"], options["nproc"], resolved_config(ctx), options["force"], options["resume"],
+        **run_options(ctx, options),
     )  # fmt: skip
     print_training_summary(manifest, ("final_loss", "final_val_loss", "train_conversations", "dropped"))
 
@@ -1139,8 +1151,7 @@ def train_reward(
 
     manifest = run_train_reward(
         sft_checkpoint, prefs, out, train_config_from("train-reward", ctx.params), epochs, margin, center,
-        options["val_fraction"], options["data_format"], options["nproc"], resolved_config(ctx), options["force"],
-        options["resume"],
+        options["val_fraction"], **run_options(ctx, options),
     )  # fmt: skip
     print_training_summary(manifest, ("final_loss", "final_val_loss", "train_pairs", "val_pairs"))
 
@@ -1179,7 +1190,7 @@ def dpo(
 
     manifest = run_dpo(
         sft_checkpoint, prefs, out, train_config_from("dpo", ctx.params), beta, epochs, options["val_fraction"],
-        options["data_format"], options["nproc"], resolved_config(ctx), options["force"], options["resume"],
+        **run_options(ctx, options),
     )  # fmt: skip
     print_training_summary(manifest, ("final_loss", "final_val_loss", "initial_val_loss", "train_pairs"))
 
@@ -1201,13 +1212,11 @@ def grpo(
     group_size: Annotated[
         int, typer.Option("--group-size", "-g", help="Answers sampled per prompt (G).")
     ] = stage_default("grpo", "group_size"),
-    max_new_tokens: Annotated[
-        int, typer.Option("--max-new-tokens", help="Answer length limit when sampling.")
-    ] = stage_default("grpo", "max_new_tokens"),
-    temperature: Annotated[
-        float, typer.Option("--temperature", help="Sampling temperature of the rollouts.")
-    ] = stage_default("grpo", "temperature"),
-    clip: Annotated[float, typer.Option("--clip", help="PPO clip range ε of the probability ratio.")] = stage_default("grpo", "clip"),
+    max_new_tokens: AnswerTokens = stage_default("grpo", "max_new_tokens"),
+    temperature: RolloutTemperature = stage_default("grpo", "temperature"),
+    clip: Annotated[
+        float, typer.Option("--clip", help="PPO clip range ε of the probability ratio.")
+    ] = stage_default("grpo", "clip"),
     kl_coef: Annotated[
         float, typer.Option("--kl-coef", help="β of the KL penalty to the SFT reference; 0 = off.")
     ] = stage_default("grpo", "kl_coef"),
@@ -1248,8 +1257,7 @@ def grpo(
 
     manifest = run_grpo(
         sft_checkpoint, prompts, out, train_config_from("grpo", ctx.params), group_size, max_new_tokens, temperature,
-        clip, kl_coef, updates_per_batch, reward, options["val_fraction"], max_val, options["data_format"],
-        resolved_config(ctx), options["force"], options["resume"], nproc=options["nproc"],
+        clip, kl_coef, updates_per_batch, reward, options["val_fraction"], max_val, **run_options(ctx, options),
     )  # fmt: skip
     print_training_summary(manifest, ("initial_val_accuracy", "final_loss", "train_prompts", "val_prompts"))
 
@@ -1283,13 +1291,11 @@ def ppo(
     minibatches: Annotated[
         int, typer.Option("--minibatches", help="Optimizer steps per pass over a rollout batch.")
     ] = stage_default("ppo", "minibatches"),
-    ppo_epochs: Annotated[int, typer.Option("--ppo-epochs", help="Passes over each rollout batch.")] = stage_default("ppo", "ppo_epochs"),
-    max_new_tokens: Annotated[
-        int, typer.Option("--max-new-tokens", help="Answer length limit when sampling.")
-    ] = stage_default("ppo", "max_new_tokens"),
-    temperature: Annotated[
-        float, typer.Option("--temperature", help="Sampling temperature of the rollouts.")
-    ] = stage_default("ppo", "temperature"),
+    ppo_epochs: Annotated[
+        int, typer.Option("--ppo-epochs", help="Passes over each rollout batch.")
+    ] = stage_default("ppo", "ppo_epochs"),
+    max_new_tokens: AnswerTokens = stage_default("ppo", "max_new_tokens"),
+    temperature: RolloutTemperature = stage_default("ppo", "temperature"),
     kl_coef: Annotated[
         float, typer.Option("--kl-coef", help="β: per-token KL(policy ‖ SFT) penalty in the reward.")
     ] = stage_default("ppo", "kl_coef"),
@@ -1338,8 +1344,7 @@ def ppo(
     )  # fmt: skip
     manifest = run_ppo(
         sft_checkpoint, reward_model, prompts, out, cfg, pcfg, rollouts, options["val_fraction"], max_val,
-        data_format=options["data_format"], config=resolved_config(ctx), force=options["force"],
-        resume=options["resume"], nproc=options["nproc"],
+        **run_options(ctx, options),
     )  # fmt: skip
     print_training_summary(
         manifest, ("initial_val_reward", "final_loss", "train_prompts", "steps_per_rollout")

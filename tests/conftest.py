@@ -64,7 +64,8 @@ TOKENIZER_TEXT = (
 
 def make_tokenizer(root: Path, vocab_size: int = 320):
     """A real byte-level BPE trained on a few KB of text (fast), loaded."""
-    from llmkit.tokenizer import load_tokenizer, train_tokenizer
+    from llmkit.tokenize import train_tokenizer
+    from llmkit.tokenizer import load_tokenizer
 
     root.mkdir(parents=True, exist_ok=True)
     (root / "text.txt").write_text(TOKENIZER_TEXT, encoding="utf-8")

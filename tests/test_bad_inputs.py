@@ -63,7 +63,7 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> World:
-    from llmkit.tokenizer import tokenize_docs
+    from llmkit.tokenize import tokenize_docs
 
     root = tmp_path_factory.mktemp("bad_inputs")
     docs = write_docs(root / "docs", [ENGLISH * (1 + i % 3) for i in range(12)])

@@ -309,7 +309,7 @@ def every_kind(tmp_path_factory):
     from llmkit.engine import SamplingConfig
     from llmkit.eval import EvalConfig, detect_task, run_eval
     from llmkit.generate import run_generate
-    from llmkit.tokenizer import tokenize_docs
+    from llmkit.tokenize import tokenize_docs
 
     root = tmp_path_factory.mktemp("kinds")
     run_crawl([str(SAMPLE / "crawl" / "crawl-00000.warc.gz")], root / "pages", workers=1)

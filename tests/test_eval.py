@@ -215,7 +215,7 @@ def test_exact_match_task_from_prompts_and_report_rows(tmp_path, tokenizer, unif
 
 
 def test_eval_on_a_tokens_artifact_uses_its_val_split(tmp_path, tokenizer, uniform_ckpt):
-    from llmkit.tokenizer import tokenize_docs
+    from llmkit.tokenize import tokenize_docs
 
     (tmp_path / "book.txt").write_text("A line of a book about rivers and mills.\n" * 30)
     tokenize_docs(

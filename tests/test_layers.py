@@ -36,6 +36,9 @@ FORBIDDEN = {
     "llmkit.checkpoint_files": ("llmkit.cli", "llmkit.train", "llmkit.eval", "llmkit.eval_tasks",
                                 "llmkit.generate", "llmkit.engine", "llmkit.checkpoint", "llmkit.model",
                                 "llmkit.data", "llmkit.tokenizer"),
+    "llmkit.tokenizer": ("llmkit.cli", "llmkit.train", "llmkit.eval", "llmkit.eval_tasks",
+                         "llmkit.generate", "llmkit.data", "llmkit.engine", "llmkit.checkpoint",
+                         "llmkit.tokenize"),
     "llmkit.defaults": ("llmkit.",),  # a table: imported by everyone, imports nothing of ours
     "llmkit.answers": ("llmkit.cli", "llmkit.train", "llmkit.eval", "llmkit.eval_tasks", "llmkit.generate"),
     "llmkit.train": ("llmkit.cli", "llmkit.eval", "llmkit.eval_tasks", "llmkit.generate"),

@@ -28,7 +28,7 @@ from llmkit.checkpoint import load_model
 from llmkit.errors import UserError
 from llmkit.inspect import describe
 from llmkit.model import Transformer, model_config
-from llmkit.tokenizer import tokenize_docs, train_tokenizer
+from llmkit.tokenize import tokenize_docs, train_tokenizer
 from llmkit.train.common import (
     TrainConfig,
     build_optimizer,

@@ -66,7 +66,7 @@ TRAIN_FLAGS = ["--batch-size=2", "--eval-tokens=0", "--eval-every=0", "--precisi
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """A tokenizer, a tokens artifact and a finished 1-step pretraining run (with its trainer state)."""
-    from llmkit.tokenizer import tokenize_docs
+    from llmkit.tokenize import tokenize_docs
     from llmkit.train.common import TrainConfig
     from llmkit.train.pretrain import run_pretrain
 

@@ -20,6 +20,7 @@ from tokenizers import Tokenizer as HFTokenizer
 from llmkit.artifacts import ArtifactWriter, read_manifest
 from llmkit.errors import UserError
 from llmkit.parquet import ParquetPartWriter
+from llmkit.tokenize import tokenize_docs, train_tokenizer
 from llmkit.tokenizer import (
     CHAR_TO_BYTE,
     MIN_VOCAB_SIZE,
@@ -28,8 +29,6 @@ from llmkit.tokenizer import (
     _train_bpe,
     in_val_split,
     load_tokenizer,
-    tokenize_docs,
-    train_tokenizer,
 )
 
 WORDS = (
@@ -181,7 +180,7 @@ def test_digits_merge_in_groups_of_at_most_three(tmp_path):
 
 def test_text_file_training_streams_and_trains_as_on_the_whole_text(tmp_path, monkeypatch):
     """A text file is read in pieces, never whole, and gives the tokenizer the whole head would."""
-    import llmkit.tokenizer as tokenizer_module
+    import llmkit.tokenize as tokenize_module
 
     book = tmp_path / "book.txt"
     book.write_bytes("".join(f"Line {i}: ça, 東京 — 4{i}.\r\n" for i in range(400)).encode("utf-8"))
@@ -192,7 +191,7 @@ def test_text_file_training_streams_and_trains_as_on_the_whole_text(tmp_path, mo
         return read_text(path, *args, **kwargs)
 
     monkeypatch.setattr(Path, "read_text", never_whole)
-    monkeypatch.setattr(tokenizer_module, "PIECE_CHARS", 1000)
+    monkeypatch.setattr(tokenize_module, "PIECE_CHARS", 1000)
     stats = train_tokenizer(book, tmp_path / "tok", vocab_size=400, max_chars=7500, show_progress=False)
 
     text = book.read_bytes().decode("utf-8").replace("\r\n", "\n")  # universal newlines, as read_text
