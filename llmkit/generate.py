@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TextIO
 
 from llmkit.checkpoint import load_model
-from llmkit.engine import SamplingConfig, TextStream, chat_stop_ids, completion, generate_stream
+from llmkit.engine import Completion, SamplingConfig, TextStream, chat_stop_ids, completion, generate_stream
 from llmkit.errors import UserError
 
 
@@ -92,19 +92,10 @@ def run_generate(
     from llmkit.parquet import ParquetPartWriter
 
     sampling.validate()
-    if num_samples < 1 or batch_size < 1:
-        raise UserError(
-            f"--num-samples and --batch-size must be at least 1 (got {num_samples}, {batch_size})"
-        )
-    if not prompts:
-        raise UserError("no prompts to generate from")
-    for i, prompt in enumerate(prompts):  # prompt files and stdin skip blank lines; arguments must too
-        if isinstance(prompt, str) and not prompt.strip():
-            raise UserError(f"prompt {i + 1} is empty: give some text for the model to continue")
+    check_prompts(prompts, num_samples, batch_size)
     if out_dir is not None and Path(out_dir).exists() and not force:
         raise UserError(f"{out_dir} already exists; pass --force to overwrite it")
     model, tokenizer, ckpt = load_model(checkpoint, device)
-    stop_ids = chat_stop_ids(tokenizer)
     rows = [
         (i, s, encode_prompt(tokenizer, p, chat)) for i, p in enumerate(prompts) for s in range(num_samples)
     ]
@@ -114,46 +105,24 @@ def run_generate(
                 f"prompt {i + 1} is {len(ids)} tokens; the model's context is {model.config.seq_len} tokens "
                 "(shorten it to leave room for new tokens)"
             )
-    streaming = stream is not None and len(rows) == 1  # token by token
-    if streaming and isinstance(prompts[0], str):
-        stream.write(prompts[0] + ("\n→ " if chat else ""))  # a reply goes on its own line
+    printer = CompletionPrinter(stream, prompts, chat, num_samples, token_by_token=len(rows) == 1)
     results, generated, start = [], 0, time.perf_counter()
     for first in range(0, len(rows), batch_size):
         batch = rows[first : first + batch_size]
         batch_sampling = replace(sampling, seed=sampling.seed + first)
-        new_ids: list[list[int]] = [[] for _ in batch]
-        shown = TextStream(tokenizer, stop_ids)  # the single row's text as it arrives
-        for step in generate_stream(
-            model, [ids for _, _, ids in batch], batch_sampling, stop_ids, use_kv_cache
-        ):
-            for row, token in enumerate(step):
-                if token is not None:
-                    new_ids[row].append(token)
-            if streaming and step[0] is not None:
-                stream.write(shown.add(step[0]))
-                stream.flush()
-        for (index, sample, prompt_ids), ids in zip(batch, new_ids, strict=True):
-            done = completion(tokenizer, prompt_ids, ids, stop_ids)
-            generated += len(ids)
+        for (index, sample, _), done in zip(batch, generate_batch(model, tokenizer, batch, batch_sampling,
+                                                                 use_kv_cache, printer), strict=True):  # fmt: skip
+            generated += len(done.ids)
             prompt = prompts[index]
             results.append({
                 "prompt_index": index,
                 "sample": sample,
                 "prompt": prompt if isinstance(prompt, str) else json.dumps(prompt, ensure_ascii=False),
                 "completion": done.text,
-                "completion_tokens": len(ids),
+                "completion_tokens": len(done.ids),
                 "finish_reason": done.finish_reason,
             })  # fmt: skip
-            text = done.text
-            if streaming:
-                stream.write(shown.finish() + "\n")
-            elif stream is not None:
-                header = f"── prompt {index + 1}" + (f", sample {sample + 1}" if num_samples > 1 else "")
-                shown_prompt = prompt if isinstance(prompt, str) else prompt[-1]["content"]
-                sep = "\n→ " if chat or not isinstance(prompt, str) else ""  # a reply, not a continuation
-                stream.write(f"{header}\n{shown_prompt}{sep}{text}\n")
-            if stream is not None:
-                stream.flush()
+            printer.completion(index, sample, done.text)
     seconds = time.perf_counter() - start
     stats = {
         "prompts": len(prompts),
@@ -170,6 +139,65 @@ def run_generate(
                 part.write(results)
             w.commit(counts={"rows": len(results), "generated_tokens": generated}, stats=stats)
     return {**stats, "results": results}
+
+
+def check_prompts(prompts: Sequence, num_samples: int, batch_size: int) -> None:
+    """The prompts and counts `run_generate` can work with; anything else is one UserError."""
+    if num_samples < 1 or batch_size < 1:
+        raise UserError(
+            f"--num-samples and --batch-size must be at least 1 (got {num_samples}, {batch_size})"
+        )
+    if not prompts:
+        raise UserError("no prompts to generate from")
+    for i, prompt in enumerate(prompts):  # prompt files and stdin skip blank lines; arguments must too
+        if isinstance(prompt, str) and not prompt.strip():
+            raise UserError(f"prompt {i + 1} is empty: give some text for the model to continue")
+
+
+def generate_batch(model, tokenizer, batch: list[tuple], sampling: SamplingConfig, use_kv_cache: bool,
+                   printer: CompletionPrinter) -> list[Completion]:  # fmt: skip
+    """The completions of one batch of (prompt index, sample, prompt ids) rows; a single row's text is
+    printed token by token as it arrives."""
+    stop_ids = chat_stop_ids(tokenizer)
+    new_ids: list[list[int]] = [[] for _ in batch]
+    for step in generate_stream(model, [ids for _, _, ids in batch], sampling, stop_ids, use_kv_cache):
+        for row, token in enumerate(step):
+            if token is not None:
+                new_ids[row].append(token)
+        if step[0] is not None:
+            printer.token(tokenizer, stop_ids, step[0])
+    return [completion(tokenizer, ids, new, stop_ids) for (_, _, ids), new in zip(batch, new_ids, strict=True)]
+
+
+class CompletionPrinter:
+    """What `generate` shows on `stream`: one completion token by token (after its prompt), or each
+    completion with a header once its batch is done. Nothing without a stream."""
+
+    def __init__(self, stream: TextIO | None, prompts: Sequence, chat: bool, num_samples: int, token_by_token: bool):
+        self.stream, self.prompts, self.chat, self.num_samples = stream, prompts, chat, num_samples
+        self.live: TextStream | None = None
+        self.token_by_token = stream is not None and token_by_token
+        if self.token_by_token and isinstance(prompts[0], str):
+            stream.write(prompts[0] + ("\n→ " if chat else ""))  # a reply goes on its own line
+
+    def token(self, tokenizer, stop_ids, token: int) -> None:
+        if self.token_by_token:
+            self.live = self.live or TextStream(tokenizer, stop_ids)
+            self.stream.write(self.live.add(token))
+            self.stream.flush()
+
+    def completion(self, index: int, sample: int, text: str) -> None:
+        if self.stream is None:
+            return
+        if self.token_by_token:
+            self.stream.write((self.live.finish() if self.live else "") + "\n")
+        else:
+            prompt = self.prompts[index]
+            header = f"── prompt {index + 1}" + (f", sample {sample + 1}" if self.num_samples > 1 else "")
+            shown_prompt = prompt if isinstance(prompt, str) else prompt[-1]["content"]
+            sep = "\n→ " if self.chat or not isinstance(prompt, str) else ""  # a reply, not a continuation
+            self.stream.write(f"{header}\n{shown_prompt}{sep}{text}\n")
+        self.stream.flush()
 
 
 def run_chat(

@@ -117,21 +117,17 @@ def run_dpo(
     epochs: float = stage_default("dpo", "epochs"),
     val_fraction: float = stage_default("dpo", "val_fraction"),
     data_format: str = "auto",
-    nproc: int = 1,
-    config: dict | None = None,
-    force: bool = False,
-    resume: bool = False,
-    show_progress: bool = True,
+    **run_options,
 ) -> dict | None:
     """DPO-train the checkpoint `sft` on preference pairs (a prefs artifact or JSONL) → a policy checkpoint.
 
     Returns the manifest (None on ranks other than 0). The implicit-reward accuracy and margins of
     the SFT model itself (before any update) are recorded as `initial_*` in the manifest.
+    `run_options` (nproc, config, force, resume, show_progress) are `train.runner.run_stage`'s.
     """
     return run_stage(
-        build_dpo, out_dir, train_config or TrainConfig.for_stage("dpo"), nproc=nproc, config=config,
-        force=force, resume=resume, show_progress=show_progress,
-        sft=sft, prefs=prefs, beta=beta, epochs=epochs, val_fraction=val_fraction, data_format=data_format,
+        build_dpo, out_dir, train_config or TrainConfig.for_stage("dpo"),
+        sft=sft, prefs=prefs, beta=beta, epochs=epochs, val_fraction=val_fraction, data_format=data_format, **run_options,
     )  # fmt: skip
 
 

@@ -212,24 +212,20 @@ def run_grpo(
     val_fraction: float = stage_default("grpo", "val_fraction"),
     max_val: int = stage_default("grpo", "max_val"),
     data_format: str = "auto",
-    config: dict | None = None,
-    force: bool = False,
-    resume: bool = False,
-    show_progress: bool = True,
-    nproc: int = 1,
+    **run_options,
 ) -> dict | None:
     """GRPO-train the checkpoint `sft` on prompts with answers (a prompts artifact or JSONL) → a policy checkpoint.
 
     Each optimizer step uses `batch_size` prompts × `group_size` sampled answers per process (`nproc`
     processes, or torchrun's, each sample their own prompts). Returns the manifest (None on ranks
     other than 0); the held-out exact-match accuracy of the SFT policy itself is `initial_val_accuracy`.
+    `run_options` (nproc, config, force, resume, show_progress) are `train.runner.run_stage`'s.
     """
     return run_stage(
-        build_grpo, out_dir, train_config or TrainConfig.for_stage("grpo"), nproc=nproc, config=config,
-        force=force, resume=resume, show_progress=show_progress,
+        build_grpo, out_dir, train_config or TrainConfig.for_stage("grpo"),
         sft=sft, prompts=prompts, group_size=group_size, max_new_tokens=max_new_tokens, temperature=temperature,
         clip=clip, kl_coef=kl_coef, updates_per_batch=updates_per_batch, reward=reward,
-        val_fraction=val_fraction, max_val=max_val, data_format=data_format,
+        val_fraction=val_fraction, max_val=max_val, data_format=data_format, **run_options,
     )  # fmt: skip
 
 

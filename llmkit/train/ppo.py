@@ -324,11 +324,7 @@ def run_ppo(
     val_fraction: float = stage_default("ppo", "val_fraction"),
     max_val: int = stage_default("ppo", "max_val"),
     data_format: str = "auto",
-    config: dict | None = None,
-    force: bool = False,
-    resume: bool = False,
-    show_progress: bool = True,
-    nproc: int = 1,
+    **run_options,
 ) -> dict | None:
     """PPO-train the checkpoint `sft` against `reward_model` on prompts (a prompts artifact or JSONL).
 
@@ -336,12 +332,12 @@ def run_ppo(
     to `out_dir`; returns its manifest (None on ranks other than 0), whose stats hold the held-out
     reward before training (`initial_val_reward`) and the last logged statistics. With `nproc` > 1
     (or under torchrun) each process samples and trains on its own `rollout_size` prompts per batch.
+    `run_options` (nproc, config, force, resume, show_progress) are `train.runner.run_stage`'s.
     """
     return run_stage(
-        build_ppo, out_dir, train_config or TrainConfig.for_stage("ppo"), nproc=nproc, config=config,
-        force=force, resume=resume, show_progress=show_progress,
+        build_ppo, out_dir, train_config or TrainConfig.for_stage("ppo"),
         sft=sft, reward_model=reward_model, prompts=prompts, pcfg=ppo_config or PPOConfig(), rollouts=rollouts,
-        val_fraction=val_fraction, max_val=max_val, data_format=data_format,
+        val_fraction=val_fraction, max_val=max_val, data_format=data_format, **run_options,
     )  # fmt: skip
 
 

@@ -1,7 +1,7 @@
 """`llmkit pretrain`: a tokens artifact (with its tokenizer) → a checkpoint artifact.
 
 Reads the train split into one token stream, cuts it into windows of seq_len + 1 tokens in a seeded
-order, and trains a `model.Transformer` with the shared loop in `train.common`. Evaluates on the val
+order, and trains a `model.Transformer` with the shared loop in `train.loop` (through `train.runner`). Evaluates on the val
 split (loss in nats per token and bits per byte, so runs with different tokenizers compare) and
 prints a sample generation at each evaluation.
 """
@@ -122,22 +122,18 @@ def run_pretrain(
     overrides: dict | None = None,
     train_config: TrainConfig | None = None,
     eval_tokens: int = stage_default("pretrain", "eval_tokens"),
-    nproc: int = 1,
-    config: dict | None = None,
-    force: bool = False,
-    resume: bool = False,
-    show_progress: bool = True,
+    **run_options,
 ) -> dict | None:
     """Pretrain a `preset` model (with per-field `overrides`, e.g. {"n_layers": 2}) on a tokens artifact.
 
     Writes a checkpoint artifact to `out_dir` and returns its manifest (None on ranks other than 0).
     `nproc > 1` starts that many DistributedDataParallel processes here (as torchrun would); under
     torchrun each process calls this with nproc=1. `resume` continues an unfinished run at `out_dir`.
+    `run_options` (nproc, config, force, resume, show_progress) are `train.runner.run_stage`'s.
     """
     return run_stage(
-        build_pretrain, out_dir, train_config or TrainConfig.for_stage("pretrain"), nproc=nproc, config=config,
-        force=force, resume=resume, show_progress=show_progress,
-        tokens_dir=tokens_dir, preset=preset, overrides=overrides, eval_tokens=eval_tokens,
+        build_pretrain, out_dir, train_config or TrainConfig.for_stage("pretrain"),
+        tokens_dir=tokens_dir, preset=preset, overrides=overrides, eval_tokens=eval_tokens, **run_options,
     )  # fmt: skip
 
 

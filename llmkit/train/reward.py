@@ -119,22 +119,18 @@ def run_train_reward(
     center: float = stage_default("train-reward", "center"),
     val_fraction: float = stage_default("train-reward", "val_fraction"),
     data_format: str = "auto",
-    nproc: int = 1,
-    config: dict | None = None,
-    force: bool = False,
-    resume: bool = False,
-    show_progress: bool = True,
+    **run_options,
 ) -> dict | None:
     """Train a reward model from the checkpoint `sft` on preference pairs (a prefs artifact or JSONL).
 
     Writes a checkpoint artifact with the score head to `out_dir`; returns its manifest (None on
     ranks other than 0). Held-out accuracy and margin are in metrics.parquet and the manifest.
+    `run_options` (nproc, config, force, resume, show_progress) are `train.runner.run_stage`'s.
     """
     return run_stage(
-        build_train_reward, out_dir, train_config or TrainConfig.for_stage("train-reward"), nproc=nproc,
-        config=config, force=force, resume=resume, show_progress=show_progress,
+        build_train_reward, out_dir, train_config or TrainConfig.for_stage("train-reward"),
         sft=sft, prefs=prefs, epochs=epochs, margin=margin, center=center, val_fraction=val_fraction,
-        data_format=data_format,
+        data_format=data_format, **run_options,
     )  # fmt: skip
 
 

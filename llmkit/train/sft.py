@@ -90,21 +90,17 @@ def run_sft(
     val_fraction: float = stage_default("sft", "val_fraction"),
     long: str = stage_default("sft", "long"),
     data_format: str = "auto",
-    nproc: int = 1,
-    config: dict | None = None,
-    force: bool = False,
-    resume: bool = False,
-    show_progress: bool = True,
+    **run_options,
 ) -> dict | None:
     """Fine-tune the checkpoint `base` on conversations (a chat artifact or a JSONL file in any chat format).
 
     Runs `epochs` passes over the training conversations unless the train config sets a limit. Writes
     a checkpoint artifact to `out_dir`; returns its manifest (None on ranks other than 0).
+    `run_options` (nproc, config, force, resume, show_progress) are `train.runner.run_stage`'s.
     """
     return run_stage(
-        build_sft, out_dir, train_config or TrainConfig.for_stage("sft"), nproc=nproc, config=config,
-        force=force, resume=resume, show_progress=show_progress,
-        base=base, chats=chats, epochs=epochs, val_fraction=val_fraction, long=long, data_format=data_format,
+        build_sft, out_dir, train_config or TrainConfig.for_stage("sft"),
+        base=base, chats=chats, epochs=epochs, val_fraction=val_fraction, long=long, data_format=data_format, **run_options,
     )  # fmt: skip
 
 
