@@ -1013,6 +1013,12 @@ DataFormat = Annotated[
 ]
 
 
+PrefsInput = Annotated[
+    Path, typer.Argument(help="A prefs artifact, or a JSONL file of preference pairs.", show_default=False)
+]
+SftPolicy = Annotated[
+    Path, typer.Argument(help="The SFT checkpoint: the starting policy and the frozen reference.", show_default=False)
+]
 # The RL commands' (grpo, ppo) sampling options.
 AnswerTokens = Annotated[int, typer.Option("--max-new-tokens", help="Answer length limit when sampling.")]
 RolloutTemperature = Annotated[float, typer.Option("--temperature", help="Sampling temperature of the rollouts.")]
@@ -1124,10 +1130,7 @@ def train_reward(
     sft_checkpoint: Annotated[
         Path, typer.Argument(help="The SFT checkpoint to start from.", show_default=False)
     ],
-    prefs: Annotated[
-        Path,
-        typer.Argument(help="A prefs artifact, or a JSONL file of preference pairs.", show_default=False),
-    ],
+    prefs: PrefsInput,
     out: Out,
     epochs: Epochs = stage_default("train-reward", "epochs"),
     margin: Annotated[
@@ -1160,16 +1163,8 @@ def train_reward(
 @with_training_options("dpo")
 def dpo(
     ctx: typer.Context,
-    sft_checkpoint: Annotated[
-        Path,
-        typer.Argument(
-            help="The SFT checkpoint: the starting policy and the frozen reference.", show_default=False
-        ),
-    ],
-    prefs: Annotated[
-        Path,
-        typer.Argument(help="A prefs artifact, or a JSONL file of preference pairs.", show_default=False),
-    ],
+    sft_checkpoint: SftPolicy,
+    prefs: PrefsInput,
     out: Out,
     beta: Annotated[
         float,
@@ -1266,12 +1261,7 @@ def grpo(
 @with_training_options("ppo", skip=("batch_size",))
 def ppo(
     ctx: typer.Context,
-    sft_checkpoint: Annotated[
-        Path,
-        typer.Argument(
-            help="The SFT checkpoint: the starting policy and the frozen reference.", show_default=False
-        ),
-    ],
+    sft_checkpoint: SftPolicy,
     reward_model: Annotated[
         Path,
         typer.Argument(

@@ -77,7 +77,8 @@ def run_stage(
     )
     resume_from = check_output(output)
     if nproc > 1 and "WORLD_SIZE" not in os.environ:
-        launch(nproc, _run_in_process, build, out_dir, cfg, config, force, resume, show_progress, settings)
+        options = dict(config=config, force=force, resume=resume, show_progress=show_progress, **settings)
+        launch(nproc, _run_in_process, build, out_dir, cfg, options)
         return read_manifest(out_dir)
     before = stage.before_training() if stage.before_training and is_main_process() else {}
     return train(
@@ -93,7 +94,6 @@ def run_stage(
     )
 
 
-def _run_in_process(build, out_dir, cfg, config, force, resume, show_progress, settings) -> None:
-    """One of `launch`'s processes: the same run, with the environment saying which rank it is."""
-    run_stage(build, out_dir, cfg, nproc=1, config=config, force=force, resume=resume,
-              show_progress=show_progress, **settings)  # fmt: skip
+def _run_in_process(build, out_dir, cfg: TrainConfig, options: dict) -> None:
+    """One of `launch`'s processes: the same run (the environment says which rank it is)."""
+    run_stage(build, out_dir, cfg, nproc=1, **options)
