@@ -194,7 +194,9 @@ def chat_stop_ids(tokenizer) -> list[int]:
     return [tokenizer.im_end_id, tokenizer.eot_id]
 
 
-def answer_sequences(tokenizer, messages: list[dict], answers: Sequence[str], max_len: int) -> tuple[list[list[int]], int] | None:
+def answer_sequences(
+    tokenizer, messages: list[dict], answers: Sequence[str], max_len: int
+) -> tuple[list[list[int]], int] | None:
     """The conversation with each answer as the assistant's reply (ending in <|im_end|>), all with the
     same prompt, cut from the left so the longest fits `max_len`: (sequences, prompt length), or None
     when the answers alone leave less than 2 tokens of prompt."""
@@ -244,7 +246,10 @@ def complete_chats(
     stops = chat_stop_ids(tokenizer)
     prompts = [chat_prompt_ids(tokenizer, messages, room) for messages in conversations]
     outputs = generate(model, prompts, sampling, stops, samples_per_prompt=samples_per_prompt)
-    return [completion(tokenizer, prompts[row // samples_per_prompt], ids, stops) for row, ids in enumerate(outputs)]
+    return [
+        completion(tokenizer, prompts[row // samples_per_prompt], ids, stops)
+        for row, ids in enumerate(outputs)
+    ]
 
 
 def completion(tokenizer, prompt_ids: list[int], ids: list[int], stop_ids: Sequence[int]) -> Completion:

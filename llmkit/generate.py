@@ -166,14 +166,18 @@ def generate_batch(model, tokenizer, batch: list[tuple], sampling: SamplingConfi
                 new_ids[row].append(token)
         if step[0] is not None:
             printer.token(tokenizer, stop_ids, step[0])
-    return [completion(tokenizer, ids, new, stop_ids) for (_, _, ids), new in zip(batch, new_ids, strict=True)]
+    return [
+        completion(tokenizer, ids, new, stop_ids) for (_, _, ids), new in zip(batch, new_ids, strict=True)
+    ]
 
 
 class CompletionPrinter:
     """What `generate` shows on `stream`: one completion token by token (after its prompt), or each
     completion with a header once its batch is done. Nothing without a stream."""
 
-    def __init__(self, stream: TextIO | None, prompts: Sequence, chat: bool, num_samples: int, token_by_token: bool):
+    def __init__(
+        self, stream: TextIO | None, prompts: Sequence, chat: bool, num_samples: int, token_by_token: bool
+    ):
         self.stream, self.prompts, self.chat, self.num_samples = stream, prompts, chat, num_samples
         self.live: TextStream | None = None
         self.token_by_token = stream is not None and token_by_token

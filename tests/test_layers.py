@@ -72,7 +72,9 @@ def upward_imports() -> list[str]:
     found = []
     for path in sorted(PACKAGE.rglob("*.py")):
         name = module_name(path)
-        rules = [banned for owner, banned in FORBIDDEN.items() if name == owner or name.startswith(owner + ".")]
+        rules = [
+            banned for owner, banned in FORBIDDEN.items() if name == owner or name.startswith(owner + ".")
+        ]
         for imported in imported_modules(path):
             for banned in (b for rule in rules for b in rule):
                 if imported == banned.rstrip(".") or imported.startswith(banned.rstrip(".") + "."):
@@ -91,7 +93,9 @@ def test_the_import_check_sees_a_violation(tmp_path, monkeypatch):
     copy = tmp_path / "llmkit"
     shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
     engine = copy / "engine.py"
-    engine.write_text(engine.read_text() + "\n\ndef _late():\n    from llmkit.train.common import TrainConfig\n")
+    engine.write_text(
+        engine.read_text() + "\n\ndef _late():\n    from llmkit.train.common import TrainConfig\n"
+    )
     monkeypatch.setattr(__import__(__name__), "PACKAGE", copy)
     assert sorted(upward_imports()) == [
         "llmkit.engine imports llmkit.train.common",

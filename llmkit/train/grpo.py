@@ -107,7 +107,9 @@ class GroupRollouts:
         was_training = self.policy.training
         self.policy.eval()
         with autocast(device, self.precision):  # each prompt is prefilled once for its whole group
-            answers = complete_chats(self.policy, tok, [p["prompt"] for p in picked], sampling, self.group_size)
+            answers = complete_chats(
+                self.policy, tok, [p["prompt"] for p in picked], sampling, self.group_size
+            )
         rewards = []
         for i, answer in enumerate(answers):
             p = picked[i // self.group_size]
@@ -273,9 +275,15 @@ def build_grpo(cfg: TrainConfig, nproc: int, sft, prompts, group_size, max_new_t
         rollouts,
         inputs=[ckpt.path, Path(prompts)],
         tokenizer_json=tokenizer.path,
-        settings={"group_size": group_size, "max_new_tokens": max_new_tokens, "temperature": temperature,
-                  "clip": clip, "kl_coef": kl_coef, "updates_per_batch": updates_per_batch,
-                  "reward": reward or "exact_match"},  # fmt: skip
+        settings={
+            "group_size": group_size,
+            "max_new_tokens": max_new_tokens,
+            "temperature": temperature,
+            "clip": clip,
+            "kl_coef": kl_coef,
+            "updates_per_batch": updates_per_batch,
+            "reward": reward or "exact_match",
+        },  # fmt: skip
         loss_fn=grpo_loss(clip, kl_coef),
         evaluate=evaluate,
         stats={"prompts": len(records), "train_prompts": len(train_records), "val_prompts": len(val_rows)},

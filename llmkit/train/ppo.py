@@ -57,7 +57,8 @@ class PPOConfig:
     max_new_tokens: int = stage_default("ppo", "max_new_tokens")
     temperature: float = stage_default("ppo", "temperature")
     kl_coef: float = stage_default("ppo", "kl_coef")  # β, the starting value when target_kl is set
-    target_kl: float | None = stage_default("ppo", "target_kl")  # adaptive β (Ziegler et al.): steer the per-answer KL toward this
+    # adaptive β (Ziegler et al.): steer the per-answer KL toward this; None = a fixed β
+    target_kl: float | None = stage_default("ppo", "target_kl")
     clip: float = stage_default("ppo", "clip")  # ε of the policy ratio
     value_clip: float = stage_default("ppo", "value_clip")
     value_coef: float = stage_default("ppo", "value_coef")
@@ -248,7 +249,9 @@ class PPORollouts:
     def _scores(self, picked, answers: list[Completion]) -> torch.Tensor:
         """Reward-model scores of the answers to the picked prompts; 0 where one does not fit."""
         texts = [a.text for a in answers]
-        scores = reward_scores(self.rm, self.tokenizer, [p["prompt"] for p in picked], texts, 16, self.precision)
+        scores = reward_scores(
+            self.rm, self.tokenizer, [p["prompt"] for p in picked], texts, 16, self.precision
+        )
         return torch.nan_to_num(scores, nan=0.0)
 
 

@@ -162,7 +162,9 @@ def build_pretrain(cfg: TrainConfig, nproc: int, tokens_dir, preset, overrides, 
         tokenizer_json=tokenizer.path,
         settings={"preset": preset, **mcfg.to_dict(), "eval_tokens": eval_tokens},
         evaluate=(
-            Evaluator(val_tokens, mcfg.seq_len, cfg.batch_size, eval_tokens, tokenizer) if eval_tokens else None
+            Evaluator(val_tokens, mcfg.seq_len, cfg.batch_size, eval_tokens, tokenizer)
+            if eval_tokens
+            else None
         ),
         stats={
             "parameters": num_params(mcfg),
