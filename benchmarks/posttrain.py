@@ -59,10 +59,14 @@ def chat_text(work: Path) -> Path:
     return path
 
 
-def rollout_samples_per_s(sft: Path, group_size: int = 8, prompts: int = 4, repeats: int = 5) -> dict:
+def rollout_samples_per_s(
+    sft: Path, system_words: int = 0, group_size: int = 8, prompts: int = 4, repeats: int = 5
+) -> dict:
     """GRPO's rollout generation alone, as the engine does it (each prompt prefilled once, its KV cache
     shared by the group's samples) and as it was done before (the prompt repeated in the batch, each
-    copy prefilled): samples/s, the median of `repeats`, on the same model and prompts."""
+    copy prefilled): samples/s, the median of `repeats`, on the same model and prompts. `system_words`
+    puts a system message of that many words before each question (a long shared prompt, as few-shot
+    examples or retrieved passages make it)."""
     import statistics
     import time
 
@@ -72,7 +76,8 @@ def rollout_samples_per_s(sft: Path, group_size: int = 8, prompts: int = 4, repe
     model, tok, _ = load_model(sft, device="cpu")
     rows = [json.loads(line) for line in (SAMPLE / "prompts.jsonl").read_text().splitlines()[:prompts]]
     sampling = SamplingConfig(max_new_tokens=16, temperature=1.0)
-    ids = [chat_prompt_ids(tok, r["prompt"], 256 - 16) for r in rows]
+    system = [{"role": "system", "content": " ".join(["Answer with one number."] * (system_words // 4))}]
+    ids = [chat_prompt_ids(tok, (system if system_words else []) + r["prompt"], 256 - 16) for r in rows]
     ways = {
         "shared_prefill": lambda: generate(model, ids, sampling, chat_stop_ids(tok), samples_per_prompt=group_size),
         "repeated_prompts": lambda: generate(model, [p for p in ids for _ in range(group_size)], sampling,
@@ -86,6 +91,7 @@ def rollout_samples_per_s(sft: Path, group_size: int = 8, prompts: int = 4, repe
             run()
             times.append(time.perf_counter() - start)
         result[name] = prompts * group_size / statistics.median(times)
+    result["prompt_tokens"] = sum(map(len, ids)) / len(ids)
     return result
 
 
@@ -138,9 +144,11 @@ def main() -> None:
         grpo = run_grpo(work / f"{preset}-sft", SAMPLE / "prompts.jsonl", work / f"{preset}-grpo", quick(grpo_steps, 4), group_size=8,
                         max_new_tokens=16, show_progress=False)  # fmt: skip
         r["grpo_samples_per_s"] = grpo_steps * 4 * 8 / grpo["stats"]["train_s"]
-        rollout = rollout_samples_per_s(work / f"{preset}-sft")
-        r["rollout_shared_prefill_per_s"] = rollout["shared_prefill"]
-        r["rollout_repeated_prompts_per_s"] = rollout["repeated_prompts"]
+        for label, words in (("", 0), ("_long_prompt", 160)):  # the sample's short questions; ~200 tokens
+            rollout = rollout_samples_per_s(work / f"{preset}-sft", system_words=words)
+            r[f"rollout{label}_shared_prefill_per_s"] = rollout["shared_prefill"]
+            r[f"rollout{label}_repeated_prompts_per_s"] = rollout["repeated_prompts"]
+            r[f"rollout{label}_prompt_tokens"] = rollout["prompt_tokens"]
         r["sft_vs_pretrain"] = r["sft_tokens_per_s"] / r["pretrain_tokens_per_s"]
         results["presets"][preset] = r
         console.print(f"{preset}: {r}")
@@ -159,6 +167,8 @@ def main() -> None:
         "GRPO samples/s",
         "rollout samples/s: shared prefill",
         "repeated prompts (ref)",
+        "~200-token prompts: shared",
+        "repeated (ref)",
     ):
         table.add_column(col, justify="right")
     for preset, r in results["presets"].items():
@@ -166,6 +176,7 @@ def main() -> None:
             preset, f"{r['parameters'] / 1e6:.1f}M", f"{r['pretrain_tokens_per_s']:,.0f}", f"{r['sft_tokens_per_s']:,.0f}",
             f"{r['sft_vs_pretrain']:.2f}", f"{r['rm_pairs_per_s']:.1f}", f"{r['ppo_s_per_rollout_batch']:.2f}", f"{r['grpo_samples_per_s']:.1f}",
             f"{r['rollout_shared_prefill_per_s']:.1f}", f"{r['rollout_repeated_prompts_per_s']:.1f}",
+            f"{r['rollout_long_prompt_shared_prefill_per_s']:.1f}", f"{r['rollout_long_prompt_repeated_prompts_per_s']:.1f}",
         )  # fmt: skip
     console.print(table)
     args.out.parent.mkdir(parents=True, exist_ok=True)
