@@ -936,7 +936,65 @@ def chat(
     run_chat(checkpoint, sampling, system=system, device=device)
 
 
-# (end of pretrain, generate, chat)
+@app.command()
+def serve(
+    checkpoint: Checkpoint,
+    host: Annotated[
+        str, typer.Option("--host", help="Address to listen on; 127.0.0.1 (this machine only) unless set.")
+    ] = stage_default("serve", "host"),
+    port: Annotated[int, typer.Option("--port", "-p", help="Port; 0 = any free one.")] = stage_default(
+        "serve", "port"
+    ),
+    api_key: Annotated[
+        str | None,
+        typer.Option("--api-key", help="Require 'Authorization: Bearer KEY' on every route but /health.",
+                     envvar="LLMKIT_API_KEY", show_default=False),
+    ] = None,
+    model_name: Annotated[
+        str | None,
+        typer.Option("--model-name", help="The model id clients ask for (default: the checkpoint folder's name).",
+                     show_default=False),
+    ] = None,
+    max_batch: Annotated[
+        int, typer.Option("--max-batch", help="Requests decoding together (continuous batching).")
+    ] = stage_default("serve", "max_batch"),
+    max_waiting: Annotated[
+        int, typer.Option("--max-waiting", help="Requests waiting for a batch row; more get 503.")
+    ] = stage_default("serve", "max_waiting"),
+    max_tokens: Annotated[
+        int, typer.Option("--max-tokens", help="The most new tokens a request may ask for (and its default).")
+    ] = stage_default("serve", "max_tokens"),
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Seconds a request may generate for (then finish_reason 'length').")
+    ] = stage_default("serve", "timeout"),
+    max_body_bytes: Annotated[
+        int, typer.Option("--max-body-bytes", help="Largest request body; larger ones get 413.")
+    ] = stage_default("serve", "max_body_bytes"),
+    grace: Annotated[
+        float, typer.Option("--grace", help="Seconds in-flight requests get to finish on SIGTERM or Ctrl-C.")
+    ] = stage_default("serve", "grace"),
+    device: Device = "auto",
+) -> None:
+    """Serve a checkpoint over an OpenAI-compatible HTTP API (chat completions, completions, streaming).
+
+    Concurrent requests share decode steps (continuous batching). Binds to 127.0.0.1 by default; use
+    --api-key before listening on another address. Stop it with Ctrl-C or SIGTERM.
+
+    Example:
+
+        llmkit serve runs/demo/sft --port 8000
+        curl http://127.0.0.1:8000/v1/chat/completions -H 'Content-Type: application/json' \\
+             -d '{"model": "sft", "messages": [{"role": "user", "content": "Hi"}]}'
+    """
+    from llmkit.serve import ServeConfig, run_serve
+
+    run_serve(checkpoint, ServeConfig(
+        host=host, port=port, api_key=api_key, model_name=model_name, max_batch=max_batch, max_waiting=max_waiting,
+        max_tokens=max_tokens, timeout=timeout, max_body_bytes=max_body_bytes, grace=grace, device=device,
+    ))  # fmt: skip
+
+
+# (end of pretrain, generate, chat, serve)
 
 # --------------------------------------------------------------------------------------- post-training data: import
 
