@@ -974,11 +974,13 @@ def serve(
         float, typer.Option("--grace", help="Seconds in-flight requests get to finish on SIGTERM or Ctrl-C.")
     ] = stage_default("serve", "grace"),
     device: Device = "auto",
+    threads: Threads = None,
 ) -> None:
     """Serve a checkpoint over an OpenAI-compatible HTTP API (chat completions, completions, streaming).
 
-    Concurrent requests share decode steps (continuous batching). Binds to 127.0.0.1 by default; use
-    --api-key before listening on another address. Stop it with Ctrl-C or SIGTERM.
+    One process: concurrent requests share its decode steps (continuous batching, --max-batch rows),
+    using --threads CPU threads (or the GPU). Binds to 127.0.0.1 by default; use --api-key before
+    listening on another address. Request log on stdout. Stop it with Ctrl-C or SIGTERM.
 
     Example:
 
@@ -991,6 +993,7 @@ def serve(
     run_serve(checkpoint, ServeConfig(
         host=host, port=port, api_key=api_key, model_name=model_name, max_batch=max_batch, max_waiting=max_waiting,
         max_tokens=max_tokens, timeout=timeout, max_body_bytes=max_body_bytes, grace=grace, device=device,
+        threads=threads,
     ))  # fmt: skip
 
 

@@ -56,6 +56,7 @@ class ServeConfig:
     max_body_bytes: int = stage_default("serve", "max_body_bytes")
     grace: float = stage_default("serve", "grace")  # seconds in-flight requests get on SIGTERM/Ctrl-C
     device: str = "auto"
+    threads: int | None = None  # torch's CPU threads for the one batch (default: all cores)
 
     def validate(self) -> ServeConfig:
         for name in ("max_batch", "max_tokens", "timeout", "max_body_bytes"):
@@ -63,6 +64,8 @@ class ServeConfig:
                 raise UserError(
                     f"--{name.replace('_', '-')} must be greater than 0 (got {getattr(self, name)})"
                 )
+        if self.threads is not None and self.threads <= 0:
+            raise UserError(f"--threads must be greater than 0 (got {self.threads})")
         if self.max_waiting < 0 or self.grace < 0 or not 0 <= self.port <= 65535:
             raise UserError("--max-waiting and --grace must be 0 or more, --port in 0..65535")
         return self
@@ -291,6 +294,10 @@ def run_serve(checkpoint: str | Path, cfg: ServeConfig, log=sys.stderr) -> None:
     from llmkit.checkpoint import load_model
 
     cfg = replace(cfg).validate()
+    if cfg.threads:  # one process serves every request: its batch uses these threads for each step
+        import torch
+
+        torch.set_num_threads(cfg.threads)
     model, tokenizer, ckpt = load_model(checkpoint, cfg.device)
     name = cfg.model_name or ckpt.path.name
     try:
