@@ -97,7 +97,9 @@ def generation_settings(body: dict, max_tokens_limit: int) -> GenerationSettings
     settings = GenerationSettings(max_tokens, temperature, top_p, n, stop=stop,
                                   stream=bool(typed(body, "stream", bool, False)))  # fmt: skip
     seed = typed(body, "seed", int)
-    if seed is not None:
+    if seed is not None:  # choice i samples with seed + i, which must fit a 64-bit generator seed
+        if not -(2**63) <= seed <= 2**63 - 1 - MAX_CHOICES:
+            raise APIError(400, "seed must fit in a signed 64-bit integer", param="seed")
         settings.seed = seed
     options = typed(body, "stream_options", dict, {})
     settings.include_usage = bool(options.get("include_usage"))
@@ -161,7 +163,7 @@ def choice(chat: bool, index: int, text: str | None, finish_reason: str | None, 
 def envelope(
     chat: bool, rid: str, model: str, choices: list[dict], usage: dict | None, chunk: bool = False
 ) -> dict:
-    kind = "chat.completion.chunk" if chunk else "chat.completion" if chat else "text_completion"
+    kind = ("chat.completion.chunk" if chunk else "chat.completion") if chat else "text_completion"
     out = {"id": rid, "object": kind, "created": int(time.time()), "model": model, "choices": choices}
     if usage is not None or not chunk:
         out["usage"] = usage
