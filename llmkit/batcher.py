@@ -55,17 +55,34 @@ class Request:
 
 
 class RowCache:
-    """The running batch's keys and values: (rows, kv heads, columns, head dim) per layer, grown by one
-    column per step. It has the interface `Transformer.hidden_states` expects of a KV cache."""
+    """The running batch's keys and values: (rows, kv heads, columns, head dim) per layer, with room
+    to grow, so a decode step writes one column instead of copying the whole cache. It has the
+    interface `Transformer.hidden_states` expects of a KV cache (`update`, `length`, `max_len`)."""
 
     def __init__(self, keys: list[torch.Tensor], values: list[torch.Tensor], max_len: int):
-        self.keys, self.values, self.max_len = keys, values, max_len
-        self.length = keys[0].size(2)
+        self.length, self.max_len = keys[0].size(2), max_len
+        spare = max(16, self.length)  # doubling: a row's steps cost amortised O(1) copies
+        self.keys = [_grow(k, spare) for k in keys]
+        self.values = [_grow(v, spare) for v in values]
 
     def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        self.keys[layer] = torch.cat([self.keys[layer], k], dim=2)
-        self.values[layer] = torch.cat([self.values[layer], v], dim=2)
-        return self.keys[layer], self.values[layer]
+        start, end = self.length, self.length + k.size(2)
+        if end > self.keys[layer].size(2):
+            self.keys[layer], self.values[layer] = _grow(self.keys[layer], end), _grow(self.values[layer], end)
+        self.keys[layer][:, :, start:end] = k
+        self.values[layer][:, :, start:end] = v
+        return self.keys[layer][:, :, :end], self.values[layer][:, :, :end]
+
+    def used(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """The filled columns of every layer's keys and values."""
+        return [k[:, :, : self.length] for k in self.keys], [v[:, :, : self.length] for v in self.values]
+
+
+def _grow(x: torch.Tensor, extra: int) -> torch.Tensor:
+    """`x` with `extra` empty columns after its end (dim 2)."""
+    shape = list(x.shape)
+    shape[2] = extra
+    return torch.cat([x, torch.zeros(shape, dtype=x.dtype, device=x.device)], dim=2)
 
 
 class DecodeBatch:
@@ -95,9 +112,10 @@ class DecodeBatch:
             self.valid = torch.ones(1, len(prompt), dtype=torch.bool)
         else:  # left-pad whichever side is shorter, so the columns line up at the right
             width = max(self.cache.length, len(prompt))
+            old_keys, old_values = self.cache.used()
             self.cache = RowCache(
-                [torch.cat([_left_pad(a, width), _left_pad(b, width)]) for a, b in zip(self.cache.keys, keys, strict=True)],
-                [torch.cat([_left_pad(a, width), _left_pad(b, width)]) for a, b in zip(self.cache.values, values, strict=True)],
+                [torch.cat([_left_pad(a, width), _left_pad(b, width)]) for a, b in zip(old_keys, keys, strict=True)],
+                [torch.cat([_left_pad(a, width), _left_pad(b, width)]) for a, b in zip(old_values, values, strict=True)],
                 cfg.seq_len,
             )  # fmt: skip
             row = torch.ones(1, len(prompt), dtype=torch.bool)
@@ -162,10 +180,9 @@ class DecodeBatch:
         valid = self.valid[index]
         first = int(valid.any(0).nonzero()[0])  # columns that are padding for every row left are cut
         self.valid = valid[:, first:]
+        keys, values = self.cache.used()
         self.cache = RowCache(
-            [k[index][:, :, first:] for k in self.cache.keys],
-            [v[index][:, :, first:] for v in self.cache.values],
-            self.model.config.seq_len,
+            [k[index][:, :, first:] for k in keys], [v[index][:, :, first:] for v in values], self.model.config.seq_len
         )
         self.positions, self.next_tokens = self.positions[index], self.next_tokens[index]
 

@@ -44,6 +44,11 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return "bf16" if ("avx512_bf16" in flags or "amx_bf16" in flags) else "fp32"
 
 
+def compute_dtype(precision: str) -> torch.dtype:
+    """The dtype a resolved precision (`bf16` or `fp32`) computes in: bfloat16 or float32."""
+    return torch.bfloat16 if precision == "bf16" else torch.float32
+
+
 def autocast(device: torch.device, precision: str):
     """bf16 autocast (matmuls in bf16, master weights and reductions in fp32), or nothing for fp32."""
     if precision == "bf16":
@@ -66,7 +71,7 @@ def peak_flops(device: torch.device, precision: str) -> tuple[float | None, str]
             if key in name and precision == "bf16":
                 return value, f"datasheet {name} bf16"
         return None, f"unknown for {name} {precision} (pass --peak-flops)"
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    dtype = compute_dtype(precision)
     key = (dtype, torch.get_num_threads())
     if key not in _measured_peaks:
         _measured_peaks[key] = measure_matmul_flops(dtype)

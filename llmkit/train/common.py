@@ -21,6 +21,7 @@ import torch.distributed as dist
 from llmkit.artifacts import input_record
 from llmkit.checkpoint_files import Checkpoint, open_checkpoint
 from llmkit.defaults import STAGE_DEFAULTS
+from llmkit.device import compute_dtype
 from llmkit.errors import UserError
 from llmkit.train.muon import Muon
 
@@ -198,13 +199,16 @@ class Optimizers:
             opt.load_state_dict(opt_state)
 
 
-def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer | Optimizers:
+def build_optimizer(
+    model: torch.nn.Module, cfg: TrainConfig, precision: str = "fp32"
+) -> torch.optim.Optimizer | Optimizers:
     """AdamW with weight decay on matmul weights only: norms' gains and the embedding are not decayed
     (decaying a gain or an embedding row pulls it toward zero for no benefit). Fused where supported.
 
     `muon`: the hidden layers' matrices (attention and MLP projections) step with Muon instead
     (llmkit/train/muon.py), with the same --lr and --weight-decay; embeddings, the LM head and gains
-    stay on AdamW.
+    stay on AdamW. Its Newton–Schulz iterations compute in `precision`, the run's resolved one
+    (llmkit.device.resolve_precision): bf16 only where the hardware has it.
     """
     hidden, decay, no_decay = [], [], []
     for name, p in model.named_parameters():
@@ -224,7 +228,10 @@ def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opt
         adamw = torch.optim.AdamW(groups, lr=cfg.lr, betas=betas)
     if not hidden:
         return adamw
-    return Optimizers(Muon(hidden, lr=cfg.lr, weight_decay=cfg.weight_decay, compile=cfg.compile), adamw)
+    muon = Muon(
+        hidden, lr=cfg.lr, weight_decay=cfg.weight_decay, compile=cfg.compile, dtype=compute_dtype(precision)
+    )
+    return Optimizers(muon, adamw)
 
 
 def lr_at(cfg: TrainConfig, step: int, progress: float) -> float:

@@ -168,7 +168,7 @@ class Run:
         compile and wrap for DDP; print the run's header; start the clock and the progress bar."""
         cfg, mcfg, ddp = self.cfg, self.mcfg, self.ddp
         self.model.to(self.device)
-        self.optimizer = build_optimizer(self.model, cfg)
+        self.optimizer = build_optimizer(self.model, cfg, self.precision)
         if optimizer_state is not None:
             saved = "muon" if "optimizers" in optimizer_state else "adamw"  # Optimizers' state layout
             if saved != cfg.optimizer:
