@@ -158,104 +158,120 @@ async def read_body(http: HTTPRequest, limit: int) -> dict:
     return api.parse_json(bytes(raw))
 
 
+def service_of(http: HTTPRequest) -> Service:
+    """The Service of the app serving `http`, checking the API key on the way (401 when it is wrong)."""
+    service: Service = http.app.state.service
+    key = service.cfg.api_key
+    if key is not None and not secrets.compare_digest(
+        http.headers.get("authorization", "").encode(), f"Bearer {key}".encode()
+    ):
+        raise api.APIError(
+            401, "missing or wrong API key (send 'Authorization: Bearer KEY')", code="invalid_api_key"
+        )
+    return service
+
+
+async def health(http: HTTPRequest) -> JSONResponse:  # open without a key: for load balancers
+    return JSONResponse({"status": "ok", "model": http.app.state.service.name})
+
+
+async def models(http: HTTPRequest) -> JSONResponse:
+    service = service_of(http)
+    card = {"id": service.name, "object": "model", "created": 0, "owned_by": "llmkit"}
+    return JSONResponse({"object": "list", "data": [card]})
+
+
+async def chat_completions(http: HTTPRequest):
+    service = service_of(http)
+    body = await read_body(http, service.cfg.max_body_bytes)
+    service.check_model(body)
+    messages, settings = api.chat_messages(body), api.generation_settings(body, service.cfg.max_tokens)
+    try:  # the chat template encodes client text as text: it cannot forge <|im_end|> and friends
+        ids = service.tokenizer.render_chat(messages, add_generation_prompt=True)[0]
+    except UserError as e:
+        raise api.APIError(400, str(e), param="messages") from None
+    return await respond(http, service, True, ids, settings)
+
+
+async def completions(http: HTTPRequest):
+    service = service_of(http)
+    body = await read_body(http, service.cfg.max_body_bytes)
+    service.check_model(body)
+    prompt, settings = api.completion_prompt(body), api.generation_settings(body, service.cfg.max_tokens)
+    return await respond(http, service, False, encode_prompt(service.tokenizer, prompt, chat=False), settings)
+
+
+async def respond(http: HTTPRequest, service: Service, chat: bool, ids: list[int], s: api.GenerationSettings):
+    """The answers to one request: a JSON response, or (with stream) server-sent events."""
+    service.check_prompt(ids)
+    rid = api.response_id(chat)
+    if s.stream:
+        chunks = stream_chunks(http, service, chat, rid, ids, s)
+        return StreamingResponse(chunks, media_type="text/event-stream")
+    answers = await asyncio.gather(*(collect(service.choice(http, ids, s, i)) for i in range(s.n)))
+    choices = [api.choice(chat, i, text, reason) for i, (text, reason, _) in enumerate(answers)]
+    used = api.usage(len(ids), sum(tokens for _, _, tokens in answers))
+    return JSONResponse(api.envelope(chat, rid, service.name, choices, used))
+
+
+async def stream_chunks(
+    http, service: Service, chat: bool, rid: str, ids: list[int], s: api.GenerationSettings
+):
+    """Server-sent events of the `n` answers as they are generated (interleaved), then [DONE]."""
+    merged: asyncio.Queue = asyncio.Queue()
+
+    async def pump(i: int):
+        try:
+            async for delta in service.choice(http, ids, s, i):
+                await merged.put((i, *delta))
+        except api.APIError as e:
+            await merged.put((i, e, None, 0))
+
+    def chunk(choices: list[dict], usage: dict | None = None) -> bytes:
+        return api.sse(api.envelope(chat, rid, service.name, choices, usage, chunk=True))
+
+    if chat:  # the role comes first, as OpenAI sends it
+        yield chunk([_role_delta(i) for i in range(s.n)])
+    tasks = [asyncio.create_task(pump(i)) for i in range(s.n)]
+    finished, tokens = 0, [0] * s.n
+    try:
+        while finished < s.n:
+            i, text, reason, count = await merged.get()
+            if isinstance(text, api.APIError):
+                yield api.sse(text.body())
+                return
+            tokens[i] = count
+            finished += reason is not None
+            yield chunk([api.choice(chat, i, text, reason, delta=True)])
+        if s.include_usage:
+            yield chunk([], api.usage(len(ids), sum(tokens)))
+        yield api.sse("[DONE]")
+    finally:  # the client went away (or the stream ended): stop generating for it
+        for task in tasks:
+            task.cancel()
+
+
+async def api_error(http: HTTPRequest, e: api.APIError) -> JSONResponse:
+    return JSONResponse(e.body(), status_code=e.status)
+
+
+async def http_error(http: HTTPRequest, e: HTTPException) -> JSONResponse:  # unknown route, wrong method
+    error = api.APIError(e.status_code, f"{http.method} {http.url.path}: {e.detail}")
+    return JSONResponse(error.body(), status_code=e.status_code)
+
+
+async def server_error(http: HTTPRequest, e: Exception) -> JSONResponse:  # never a traceback to the client
+    return JSONResponse(api.APIError(500, f"internal error: {type(e).__name__}").body(), status_code=500)
+
+
 def build_app(service: Service) -> Starlette:
-    """The Starlette app: routes, the API key check, and errors in OpenAI's shape."""
-    cfg = service.cfg
-
-    def authorize(http: HTTPRequest) -> None:
-        if cfg.api_key is None:
-            return
-        given = http.headers.get("authorization", "")
-        if not secrets.compare_digest(given.encode(), f"Bearer {cfg.api_key}".encode()):
-            raise api.APIError(401, "missing or wrong API key (send 'Authorization: Bearer KEY')",
-                               code="invalid_api_key")  # fmt: skip
-
-    async def health(http):
-        return JSONResponse({"status": "ok", "model": service.name})
-
-    async def models(http):
-        authorize(http)
-        card = {"id": service.name, "object": "model", "created": 0, "owned_by": "llmkit"}
-        return JSONResponse({"object": "list", "data": [card]})
-
-    async def chat_completions(http):
-        authorize(http)
-        body = await read_body(http, cfg.max_body_bytes)
-        service.check_model(body)
-        messages, settings = api.chat_messages(body), api.generation_settings(body, cfg.max_tokens)
-        try:
-            ids = service.tokenizer.render_chat(messages, add_generation_prompt=True)[0]
-        except UserError as e:
-            raise api.APIError(400, str(e), param="messages") from None
-        return await respond(http, True, ids, settings)
-
-    async def completions(http):
-        authorize(http)
-        body = await read_body(http, cfg.max_body_bytes)
-        service.check_model(body)
-        prompt, settings = api.completion_prompt(body), api.generation_settings(body, cfg.max_tokens)
-        return await respond(http, False, encode_prompt(service.tokenizer, prompt, chat=False), settings)
-
-    async def respond(http, chat: bool, ids: list[int], s: api.GenerationSettings):
-        service.check_prompt(ids)
-        rid = api.response_id(chat)
-        if s.stream:
-            return StreamingResponse(stream_chunks(http, chat, rid, ids, s), media_type="text/event-stream")
-        answers = await asyncio.gather(*(collect(service.choice(http, ids, s, i)) for i in range(s.n)))
-        choices = [api.choice(chat, i, text, reason) for i, (text, reason, _) in enumerate(answers)]
-        used = api.usage(len(ids), sum(tokens for _, _, tokens in answers))
-        return JSONResponse(api.envelope(chat, rid, service.name, choices, used))
-
-    async def stream_chunks(http, chat: bool, rid: str, ids: list[int], s: api.GenerationSettings):
-        merged: asyncio.Queue = asyncio.Queue()
-
-        async def pump(i: int):
-            try:
-                async for delta in service.choice(http, ids, s, i):
-                    await merged.put((i, *delta))
-            except api.APIError as e:
-                await merged.put((i, e, None, 0))
-
-        if chat:  # the role comes first, as OpenAI sends it
-            yield api.sse(
-                api.envelope(chat, rid, service.name, [_role_delta(i) for i in range(s.n)], None, True)
-            )
-        tasks = [asyncio.create_task(pump(i)) for i in range(s.n)]
-        finished, tokens = 0, [0] * s.n
-        try:
-            while finished < s.n:
-                i, text, reason, count = await merged.get()
-                if isinstance(text, api.APIError):
-                    yield api.sse(text.body())
-                    return
-                tokens[i] = count
-                finished += reason is not None
-                chunk = api.choice(chat, i, text, reason, delta=True)
-                yield api.sse(api.envelope(chat, rid, service.name, [chunk], None, True))
-            if s.include_usage:
-                yield api.sse(
-                    api.envelope(chat, rid, service.name, [], api.usage(len(ids), sum(tokens)), True)
-                )
-            yield api.sse("[DONE]")
-        finally:
-            for task in tasks:
-                task.cancel()
-
-    async def api_error(http, e: api.APIError):
-        return JSONResponse(e.body(), status_code=e.status)
-
-    async def http_error(http, e: HTTPException):
-        return JSONResponse(api.APIError(e.status_code, f"{http.method} {http.url.path}: {e.detail}").body(),
-                            status_code=e.status_code)  # fmt: skip
-
-    async def server_error(http, e: Exception):
-        return JSONResponse(api.APIError(500, f"internal error: {type(e).__name__}").body(), status_code=500)
+    """The Starlette app over `service`: its routes, and errors in OpenAI's shape."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
         service.batcher.start()
         yield
-        await asyncio.to_thread(service.batcher.stop, cfg.grace)
+        await asyncio.to_thread(service.batcher.stop, service.cfg.grace)
 
     routes = [
         Route("/health", health),
@@ -264,7 +280,9 @@ def build_app(service: Service) -> Starlette:
         Route("/v1/completions", completions, methods=["POST"]),
     ]
     handlers = {api.APIError: api_error, HTTPException: http_error, Exception: server_error}
-    return Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan)
+    app = Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan)
+    app.state.service = service
+    return app
 
 
 async def collect(deltas: AsyncIterator[tuple[str, str | None, int]]) -> tuple[str, str, int]:
