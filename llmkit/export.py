@@ -4,11 +4,16 @@ llmkit's model already uses Llama's parameter names and RoPE layout (model.py), 
 rename (`embed_tokens` → `model.embed_tokens`, ...) plus the config, tokenizer and generation files
 that `transformers`, lm-evaluation-harness, vLLM and llama.cpp's converter read. No weight is
 changed, so logits match llmkit's to float precision.
+
+The text path matches llmkit's too (llmkit/generate.py `encode_prompt`): plain text is continued
+after <|endoftext|>, where every pretraining document starts, so the exported tokenizer adds it as
+the BOS token in front of plain text; chat renderings start with <|im_start|> and get nothing
+(`apply_chat_template` tokenizes without special tokens). Generation stops at <|endoftext|> or
+<|im_end|>, as llmkit's does.
 """
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -18,18 +23,22 @@ from safetensors.numpy import save_file
 from llmkit.artifacts import partial_path, write_json_atomic
 from llmkit.checkpoint_files import open_checkpoint
 from llmkit.errors import UserError
+from llmkit.tokenizer import load_tokenizer
 
 FORMATS = ("hf",)
 
 # The chat template of llmkit.tokenizer, in the Jinja form Hugging Face tokenizers apply:
 # <|im_start|>{role}<|im_sep|>{content}<|im_end|>, and the generation prompt for the assistant.
+# Like llmkit's render_chat it writes no <|endoftext|> in front.
 CHAT_TEMPLATE = (
     "{% for message in messages %}"
     "{{ '<|im_start|>' + message['role'] + '<|im_sep|>' + message['content'] + '<|im_end|>' }}"
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant<|im_sep|>' }}{% endif %}"
 )
-SPECIAL = {"eos": "<|endoftext|>", "pad": "<|pad|>", "im_end": "<|im_end|>"}
+# <|endoftext|> both starts a document (BOS: llmkit puts it in front of plain-text prompts) and ends
+# one (EOS); <|im_end|> also ends generation, as it closes the assistant's turn.
+SPECIAL = {"bos": "<|endoftext|>", "eos": "<|endoftext|>", "pad": "<|pad|>", "im_end": "<|im_end|>"}
 
 
 def hf_config(cfg: dict, special_ids: dict[str, int]) -> dict:
@@ -55,11 +64,48 @@ def hf_config(cfg: dict, special_ids: dict[str, int]) -> dict:
         "mlp_bias": False,
         "attention_dropout": 0.0,
         "initializer_range": 0.02,
-        "bos_token_id": None,
+        "bos_token_id": special_ids["bos"],
         "eos_token_id": special_ids["eos"],
         "pad_token_id": special_ids["pad"],
         "torch_dtype": "float32",
     }
+
+
+def hf_tokenizer_config(seq_len: int) -> dict:
+    """tokenizer_config.json: the special tokens by role, the chat template, the context length.
+
+    `add_bos_token` is for readers of this file such as llama.cpp's converter; transformers (5.x)
+    drops it whenever tokenizer.json is present and follows tokenizer.json's post-processor, which
+    `hf_tokenizer` sets to the same thing.
+    """
+    return {
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "bos_token": SPECIAL["bos"],
+        "eos_token": SPECIAL["eos"],
+        "pad_token": SPECIAL["pad"],
+        "unk_token": None,
+        "add_bos_token": True,
+        "add_eos_token": False,
+        "clean_up_tokenization_spaces": False,
+        "model_max_length": seq_len,
+        "chat_template": CHAT_TEMPLATE,
+    }
+
+
+def hf_tokenizer(tokenizer_json: Path, bos_id: int):
+    """The checkpoint's tokenizer (a `tokenizers.Tokenizer`) with a post-processor that puts
+    <|endoftext|> in front of each text, as `encode_prompt` does; for a pair, in front of each text,
+    as documents are packed in pretraining. Nothing else changes, so the ids of the text itself (and
+    llmkit's own `encode`, which adds no special tokens) stay the same."""
+    from tokenizers import Tokenizer as HFTokenizer
+    from tokenizers import processors
+
+    hf = HFTokenizer.from_file(str(tokenizer_json))  # a fresh copy: llmkit's Tokenizer changes flags
+    bos = SPECIAL["bos"]
+    hf.post_processor = processors.TemplateProcessing(
+        single=f"{bos} $A", pair=f"{bos} $A {bos}:1 $B:1", special_tokens=[(bos, bos_id)]
+    )
+    return hf
 
 
 def hf_tensor_name(name: str) -> str:
@@ -70,18 +116,15 @@ def hf_tensor_name(name: str) -> str:
 def export_hf(checkpoint: str | Path, out: str | Path, force: bool = False) -> dict:
     """Write a Hugging Face Llama folder for `checkpoint` at `out`; returns a summary dict.
 
-    Files: config.json, model.safetensors, tokenizer.json, tokenizer_config.json (special tokens and
-    the chat template), special_tokens_map.json, generation_config.json. Written into
-    `out.partial/` and renamed, like every artifact.
+    Files: config.json, model.safetensors, tokenizer.json (the checkpoint's, adding <|endoftext|> in
+    front of plain text), tokenizer_config.json (special tokens and the chat template),
+    special_tokens_map.json, generation_config.json (BOS, the two stop tokens, pad, greedy). Written
+    into `out.partial/` and renamed, like every artifact.
     """
     checkpoint = open_checkpoint(checkpoint)
     ckpt, cfg = checkpoint.path, checkpoint.model_config
-    vocab = _token_ids(ckpt / "tokenizer.json")
-    special_ids = {k: vocab[tok] for k, tok in SPECIAL.items() if tok in vocab}
-    if len(special_ids) != len(SPECIAL):
-        raise UserError(
-            f"{ckpt}/tokenizer.json lacks llmkit's special tokens ({', '.join(SPECIAL.values())})"
-        )
+    tokenizer = load_tokenizer(checkpoint.tokenizer_path)  # one with llmkit's special tokens, or a UserError
+    special_ids = {role: tokenizer.hf.token_to_id(token) for role, token in SPECIAL.items()}
     out = Path(out)
     if out.exists() and not force:
         raise UserError(f"{out} already exists; pass --force to overwrite it")
@@ -96,33 +139,25 @@ def export_hf(checkpoint: str | Path, out: str | Path, force: bool = False) -> d
                     tensors[hf_tensor_name(name)] = f.get_tensor(name)
         except SafetensorError as e:
             raise UserError(f"{ckpt / 'model.safetensors'} is not a valid safetensors file: {e}") from e
+        if "model.score.weight" in tensors:
+            raise UserError(
+                f"{ckpt} is a reward model (it has score.weight); --format hf is for language models"
+            )
         if not cfg["tie_embeddings"] and "lm_head.weight" not in tensors:
             raise UserError(f"{ckpt}: untied model without lm_head.weight")
         save_file(tensors, str(tmp / "model.safetensors"), metadata={"format": "pt"})
         write_json_atomic(tmp / "config.json", hf_config(cfg, special_ids))
-        shutil.copyfile(ckpt / "tokenizer.json", tmp / "tokenizer.json")
+        hf_tokenizer(checkpoint.tokenizer_path, special_ids["bos"]).save(str(tmp / "tokenizer.json"))
+        write_json_atomic(tmp / "tokenizer_config.json", hf_tokenizer_config(cfg["seq_len"]))
         write_json_atomic(
-            tmp / "tokenizer_config.json",
-            {
-                "tokenizer_class": "PreTrainedTokenizerFast",
-                "eos_token": SPECIAL["eos"],
-                "pad_token": SPECIAL["pad"],
-                "bos_token": None,
-                "unk_token": None,
-                "add_bos_token": False,
-                "add_eos_token": False,
-                "clean_up_tokenization_spaces": False,
-                "model_max_length": cfg["seq_len"],
-                "chat_template": CHAT_TEMPLATE,
-            },
-        )
-        write_json_atomic(
-            tmp / "special_tokens_map.json", {"eos_token": SPECIAL["eos"], "pad_token": SPECIAL["pad"]}
+            tmp / "special_tokens_map.json",
+            {"bos_token": SPECIAL["bos"], "eos_token": SPECIAL["eos"], "pad_token": SPECIAL["pad"]},
         )
         write_json_atomic(
             tmp / "generation_config.json",
             {
-                "eos_token_id": [special_ids["eos"], special_ids["im_end"]],
+                "bos_token_id": special_ids["bos"],
+                "eos_token_id": [special_ids["eos"], special_ids["im_end"]],  # llmkit's chat_stop_ids
                 "pad_token_id": special_ids["pad"],
                 "do_sample": False,
             },
@@ -138,10 +173,3 @@ def export_hf(checkpoint: str | Path, out: str | Path, force: bool = False) -> d
         "tensors": len(tensors),
         "parameters": int(sum(t.size for t in tensors.values())),
     }
-
-
-def _token_ids(tokenizer_json: Path) -> dict[str, int]:
-    data = json.loads(tokenizer_json.read_text(encoding="utf-8"))
-    ids = dict(data.get("model", {}).get("vocab", {}))
-    ids.update({t["content"]: t["id"] for t in data.get("added_tokens", [])})
-    return ids

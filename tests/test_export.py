@@ -9,7 +9,9 @@ import torch
 from conftest import TOKENIZER_TEXT, assert_one_line_error, make_checkpoint, make_tokenizer, run_cli
 
 from llmkit.artifacts import ArtifactWriter
+from llmkit.checkpoint_files import save_checkpoint
 from llmkit.export import export_hf
+from llmkit.model import RewardModel, model_config
 
 # The round trip needs the real library: the dev extra installs it, so CI runs these tests.
 transformers = pytest.importorskip("transformers")
@@ -44,7 +46,9 @@ def test_hf_tokenizer_gives_the_same_ids_and_chat_template(tmp_path, tokenizer):
         "  spaces\tand\nnewlines  ",
         "digits 1234567 and 東京 🙂",
     ]:
-        assert hf_tok(text)["input_ids"] == tokenizer.encode(text)
+        # plain text after <|endoftext|>, as llmkit generate reads a prompt (test_export_fidelity.py)
+        assert hf_tok(text)["input_ids"] == [tokenizer.eot_id, *tokenizer.encode(text)]
+        assert hf_tok(text, add_special_tokens=False)["input_ids"] == tokenizer.encode(text)
     messages = [{"role": "user", "content": "What is 2 + 2?"}, {"role": "assistant", "content": "It is 4."}]
     ids, _ = tokenizer.render_chat(messages)
     assert hf_tok.apply_chat_template(messages, tokenize=True, return_dict=True)["input_ids"] == ids
@@ -73,7 +77,7 @@ def test_export_cli_and_errors(tmp_path, tokenizer):
     assert_one_line_error(run_cli("export", tmp_path / "ckpt", tmp_path / "hf"), "already exists")
     assert run_cli("export", tmp_path / "ckpt", tmp_path / "hf", "--force").returncode == 0
     assert_one_line_error(
-        run_cli("export", tmp_path / "ckpt", tmp_path / "x", "--format", "gguf"), "--format must be"
+        run_cli("export", tmp_path / "ckpt", tmp_path / "x", "--format", "onnx"), "--format must be"
     )
     assert_one_line_error(run_cli("export", tmp_path / "missing", tmp_path / "y"), "does not exist")
     with ArtifactWriter(tmp_path / "docs", kind="docs", stage="test") as w:
@@ -81,6 +85,13 @@ def test_export_cli_and_errors(tmp_path, tokenizer):
     assert_one_line_error(
         run_cli("export", tmp_path / "docs", tmp_path / "z"), "is a 'docs' artifact; expected 'checkpoint'"
     )
+    torch.manual_seed(0)
+    cfg = model_config("tiny", vocab_size=tokenizer.vocab_size, n_layers=1, d_model=32, n_heads=2)
+    save_checkpoint(tmp_path / "rm", RewardModel(cfg).weights(), cfg.to_dict(), tokenizer.path, stage="test")
+    assert_one_line_error(run_cli("export", tmp_path / "rm", tmp_path / "v"), "is a reward model")
+    (tmp_path / "rm" / "tokenizer.json").write_text("{not json")
+    assert_one_line_error(run_cli("export", tmp_path / "rm", tmp_path / "v"), "not a valid tokenizer.json")
+    assert not (tmp_path / "v").exists() and not (tmp_path / "v.partial").exists()
     (tmp_path / "ckpt" / "model.safetensors").unlink()
     assert_one_line_error(
         run_cli("export", tmp_path / "ckpt", tmp_path / "w"), "model.safetensors is missing"
