@@ -1539,22 +1539,44 @@ def eval_(
 @app.command()
 def export(
     checkpoint: Annotated[Path, typer.Argument(help="A checkpoint directory.", show_default=False)],
-    out: Annotated[Path, typer.Argument(help="The folder to write.", show_default=False)],
+    out: Annotated[
+        Path, typer.Argument(help="The folder (hf) or the .gguf file (gguf) to write.", show_default=False)
+    ],
     fmt: Annotated[
-        str, typer.Option("--format", "-f", help="Export format: hf (Hugging Face LlamaForCausalLM).")
+        str,
+        typer.Option(
+            "--format", "-f", help="Export format: hf (Hugging Face LlamaForCausalLM) or gguf (llama.cpp)."
+        ),
     ] = "hf",
+    gguf_type: Annotated[
+        str,
+        typer.Option("--gguf-type", help="Weight type of a GGUF file: f32, f16 or q8_0 (norms stay f32)."),
+    ] = stage_default("export", "gguf_type"),
     force: Force = False,
 ) -> None:
-    """Export a checkpoint as a Hugging Face LlamaForCausalLM folder (transformers, lm-eval, vLLM).
+    """Export a checkpoint as a Hugging Face LlamaForCausalLM folder (transformers, lm-eval, vLLM) or
+    as one GGUF file for llama.cpp and the programs built on it.
 
     Example:
 
         llmkit export runs/demo/sft runs/demo/hf --format hf
-    """
-    from llmkit.export import FORMATS, export_hf
 
-    if fmt not in FORMATS:
-        raise UserError(f"--format must be one of {', '.join(FORMATS)} (got {fmt!r})")
+        llmkit export runs/demo/sft runs/demo/sft.gguf --format gguf --gguf-type q8_0
+    """
+    if fmt not in ("hf", "gguf"):
+        raise UserError(f"--format must be one of hf, gguf (got {fmt!r})")
+    if fmt == "gguf":
+        from llmkit.gguf_export import export_gguf
+
+        summary = export_gguf(checkpoint, out, gguf_type=gguf_type, force=force)
+        console.print(
+            f"[green]exported[/] {checkpoint} as GGUF ({summary['type']}) to {summary['out']} "
+            f"({summary['parameters']:,} parameters in {summary['tensors']} tensors, "
+            f"{summary['bytes'] / 2**20:,.1f} MiB)"
+        )
+        return
+    from llmkit.export import export_hf
+
     summary = export_hf(checkpoint, out, force=force)
     console.print(
         f"[green]exported[/] {checkpoint} as LlamaForCausalLM to {summary['out']} "

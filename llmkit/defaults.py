@@ -38,6 +38,7 @@ STAGE_DEFAULTS: dict[str, dict] = {
         "kl_coef": 0.05, "target_kl": None, "clip": 0.2, "value_clip": 0.2, "value_coef": 0.5, "gamma": 1.0,
         "lam": 0.95, "missing_eos_penalty": -1.0,
     },
+    "export": {"gguf_type": "f16"},  # f16: what llama.cpp's converter writes by default
     "serve": {
         "host": "127.0.0.1", "port": 8000, "max_batch": 16, "max_waiting": 64, "max_tokens": 256,
         "timeout": 60.0, "max_body_bytes": 1_000_000, "grace": 5.0,
