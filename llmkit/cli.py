@@ -1563,8 +1563,10 @@ def export(
 
         llmkit export runs/demo/sft runs/demo/sft.gguf --format gguf --gguf-type q8_0
     """
-    if fmt not in ("hf", "gguf"):
-        raise UserError(f"--format must be one of hf, gguf (got {fmt!r})")
+    from llmkit.export import FORMATS
+
+    if fmt not in FORMATS:
+        raise UserError(f"--format must be one of {', '.join(FORMATS)} (got {fmt!r})")
     if fmt == "gguf":
         from llmkit.gguf_export import export_gguf
 

@@ -25,7 +25,7 @@ from llmkit.checkpoint_files import open_checkpoint
 from llmkit.errors import UserError
 from llmkit.tokenizer import load_tokenizer
 
-FORMATS = ("hf",)
+FORMATS = ("hf", "gguf")  # gguf: llmkit/gguf_export.py
 
 # The chat template of llmkit.tokenizer, in the Jinja form Hugging Face tokenizers apply:
 # <|im_start|>{role}<|im_sep|>{content}<|im_end|>, and the generation prompt for the assistant.

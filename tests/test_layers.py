@@ -115,7 +115,7 @@ def cli_defaults(command: str) -> dict:
     return {p.name: p.default for p in click_command.params}
 
 
-@pytest.mark.parametrize("stage", sorted(set(STAGE_DEFAULTS) - {"serve"}))
+@pytest.mark.parametrize("stage", sorted(set(STAGE_DEFAULTS) - {"serve", "export"}))
 def test_cli_and_library_read_the_same_stage_defaults(stage):
     """`llmkit X --help` shows, and `run_X()` uses, the one table's values."""
     from llmkit.train import dpo, grpo, ppo, pretrain, reward, sft
@@ -141,4 +141,13 @@ def test_serve_cli_and_library_read_the_same_defaults():
     library = {f.name: f.default for f in fields(ServeConfig)}
     cli = cli_defaults("serve")
     for name, value in STAGE_DEFAULTS["serve"].items():
+        assert cli[name] == library[name] == value, name
+
+
+def test_export_cli_and_library_read_the_same_defaults():
+    from llmkit.gguf_export import export_gguf
+
+    library = {n: p.default for n, p in inspect.signature(export_gguf).parameters.items()}
+    cli = cli_defaults("export")
+    for name, value in STAGE_DEFAULTS["export"].items():
         assert cli[name] == library[name] == value, name
