@@ -1,13 +1,29 @@
-"""Generation benchmark: tokens/s at batch 1 and 8, with the KV cache and with full recomputation.
+"""Generation benchmark: greedy tokens/s of llmkit, Hugging Face transformers and llama.cpp on one model.
 
     .venv/bin/python benchmarks/generate.py [--preset small] [--new-tokens 256] [--batches 1,8]
 
-Runs `llmkit.engine.generate` (what `llmkit generate` runs) on a randomly initialised model of the
-preset (speed does not depend on the weights), with no stop tokens so every row produces exactly
-`--new-tokens` tokens after a `--prompt-tokens` prompt. The reference, measured in the same run, is
-the same generation without the cache (every step recomputes the whole sequence); both produce the
-same tokens (checked). tokens/s counts new tokens over all rows; KV-cache timings are the median of
-`--repeats` runs, recomputation is timed once (it is slow). Results: benchmarks/results/generate.json.
+Builds a randomly initialised model of the preset (speed does not depend on the weights) with a
+tokenizer trained on README.md, saves it as a checkpoint artifact and exports it with llmkit's own
+exporters, so all engines run the same fp32 weights on the CPU with the same number of threads:
+
+- llmkit: `llmkit.engine.generate` (what `llmkit generate` runs) with the KV cache, and, as the
+  reference the cache is checked against, without it (every step recomputes the whole sequence);
+- transformers: the `export --format hf` folder loaded with `AutoModelForCausalLM.from_pretrained`
+  (fp32), `model.generate` greedy, at the same batch sizes;
+- llama.cpp: the `export --format gguf` f32 file in `llama_cpp.Llama` (llama-cpp-python) with an
+  f32 KV cache, batch 1 only (the binding decodes one sequence).
+
+Every engine decodes greedily from the same `--prompt-tokens` random prompt ids (all rows the same
+length, so no padding) with no stop token, so every row produces exactly `--new-tokens` tokens, and
+the new ids are checked equal to llmkit's. tokens/s counts new tokens over all rows, prompt
+processing included; timings are the median of `--repeats` runs after one untimed run, except
+recomputation, timed once (it is slow: about 2.5 of the run's 5 minutes on 2 cores). An engine
+whose package is not installed (transformers: the dev extra; llama-cpp-python: the bench extra) is
+skipped with a note. Results: benchmarks/results/generate.json.
+
+OMP_WAIT_POLICY is PASSIVE unless set, as the llmkit CLI runs; torch and llama.cpp (built with
+OpenMP) both follow it. Sleeping threads wake slowly, which costs a small model at batch 1 about
+half its speed on a quiet machine: `OMP_WAIT_POLICY=ACTIVE` measures the spinning alternative.
 """
 
 from __future__ import annotations
@@ -19,8 +35,12 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse
+import importlib.metadata
 import json
+import platform
 import statistics
+import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -28,17 +48,119 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from llmkit.checkpoint_files import save_checkpoint
 from llmkit.engine import SamplingConfig, generate
+from llmkit.export import export_hf
+from llmkit.gguf_export import export_gguf
 from llmkit.model import Transformer, model_config, num_params
+from llmkit.tokenize import train_tokenizer
+from llmkit.tokenizer import load_tokenizer
 
 ROOT = Path(__file__).resolve().parent.parent
 console = Console(width=120)
 
 
-def timed(model, prompts, sampling, use_kv_cache: bool) -> tuple[float, list[list[int]]]:
-    start = time.perf_counter()
-    out = generate(model, prompts, sampling, stop_ids=(), use_kv_cache=use_kv_cache)
-    return time.perf_counter() - start, out
+def cpu_model() -> str:
+    """lscpu's 'Model name', or what the platform module knows when lscpu is missing."""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        for line in out.splitlines():
+            if line.startswith("Model name:"):
+                return line.split(":", 1)[1].strip()
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    return platform.processor() or platform.machine()
+
+
+def version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def median_time(run, repeats: int) -> tuple[float, list[list[int]]]:
+    """Median wall seconds of `repeats` calls of `run()` (after one untimed warm-up call), and the
+    ids the first timed call returned."""
+    run()
+    times, first = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = run()
+        times.append(time.perf_counter() - start)
+        first = out if first is None else first
+    return statistics.median(times), first
+
+
+def write_exports(model: Transformer, vocab_size: int, work: Path) -> tuple[Path, Path]:
+    """The model as a checkpoint artifact with a BPE trained on README.md, exported both ways:
+    (Hugging Face folder, f32 GGUF file)."""
+    text = work / "readme.txt"
+    text.write_text((ROOT / "README.md").read_text(encoding="utf-8"), encoding="utf-8")
+    train_tokenizer(text, work / "tokenizer", vocab_size=vocab_size, show_progress=False)
+    tokenizer = load_tokenizer(work / "tokenizer")
+    if tokenizer.vocab_size != model.config.vocab_size:
+        raise SystemExit(
+            f"the tokenizer trained on README.md has {tokenizer.vocab_size} ids, the model "
+            f"{model.config.vocab_size}: pass a smaller --vocab-size"
+        )
+    save_checkpoint(
+        work / "checkpoint", model.weights(), model.config.to_dict(), tokenizer.path, stage="bench"
+    )
+    export_hf(work / "checkpoint", work / "hf")
+    export_gguf(work / "checkpoint", work / "model.gguf", "f32")
+    return work / "hf", work / "model.gguf"
+
+
+def load_transformers(hf_dir: Path):
+    """The exported folder as a transformers model (fp32, CPU, eval), or None when transformers is
+    not installed. Its generation config's stop tokens are removed: llmkit runs with none here."""
+    try:
+        import transformers
+    except ImportError:
+        console.print("  [yellow]transformers is not installed (dev extra): skipping it[/]")
+        return None
+    transformers.utils.logging.disable_progress_bar()  # its weight-loading bar
+    hf = transformers.AutoModelForCausalLM.from_pretrained(hf_dir, dtype=torch.float32).eval()
+    hf.generation_config.eos_token_id = None
+    return hf
+
+
+def transformers_generate(hf, prompts: list[list[int]], new_tokens: int) -> list[list[int]]:
+    """Greedy new ids per row; min = max new tokens, so every row produces exactly `new_tokens`."""
+    ids = torch.tensor(prompts)
+    out = hf.generate(
+        input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False,
+        max_new_tokens=new_tokens, min_new_tokens=new_tokens,
+    )  # fmt: skip
+    return out[:, ids.shape[1] :].tolist()
+
+
+def load_llama_cpp(gguf_path: Path, n_ctx: int, threads: int):
+    """The GGUF file in llama.cpp with an f32 KV cache (its default is f16) and `threads` threads for
+    both prompt and decode, or None when llama-cpp-python is not installed."""
+    try:
+        import llama_cpp
+    except ImportError:
+        console.print("  [yellow]llama-cpp-python is not installed (bench extra): skipping llama.cpp[/]")
+        return None
+    f32 = llama_cpp.GGML_TYPE_F32
+    return llama_cpp.Llama(
+        model_path=str(gguf_path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads,
+        logits_all=False, type_k=f32, type_v=f32, verbose=False,
+    )  # fmt: skip
+
+
+def llama_cpp_generate(llm, prompt: list[int], new_tokens: int) -> list[list[int]]:
+    """Greedy new ids of one prompt (top-1, no repetition penalty); no stop token is checked, so it
+    produces exactly `new_tokens`. reset() first: `generate` would otherwise reuse the cached prompt."""
+    llm.reset()
+    new = []
+    for token in llm.generate(prompt, temp=0.0, top_k=1, repeat_penalty=1.0, reset=True):
+        new.append(token)
+        if len(new) == new_tokens:
+            break
+    return [new]
 
 
 def main() -> None:
@@ -56,44 +178,89 @@ def main() -> None:
     cfg = model_config(args.preset, args.vocab_size, seq_len=seq_len)
     torch.manual_seed(0)
     model = Transformer(cfg).eval()
-    sampling = SamplingConfig(max_new_tokens=args.new_tokens, temperature=1.0, top_k=50, seed=0)
+    greedy = SamplingConfig(max_new_tokens=args.new_tokens, temperature=0.0)
+    threads = torch.get_num_threads()
     load = os.getloadavg()[0]
+    machine = {
+        "cpu": cpu_model(), "threads": threads, "omp_wait_policy": os.environ["OMP_WAIT_POLICY"],
+        "precision": "fp32", "load_average_1min": load,
+        "versions": {p: version(p) for p in ("torch", "transformers", "llama_cpp_python")},
+    }  # fmt: skip
     console.print(
         f"[bold]generate benchmark[/]: {args.preset} ({num_params(cfg) / 1e6:.1f}M), {args.prompt_tokens}-token "
-        f"prompts + {args.new_tokens} new tokens, fp32, {torch.get_num_threads()} threads, load {load:.2f}"
+        f"prompts + {args.new_tokens} new tokens, greedy, fp32, {machine['cpu']}, {threads} threads, "
+        f"OMP_WAIT_POLICY={machine['omp_wait_policy']}, load {load:.2f}"
     )
+    work = tempfile.TemporaryDirectory(prefix="llmkit-bench-generate-")
+    hf_dir, gguf_path = write_exports(model, args.vocab_size, Path(work.name))
+    hf = load_transformers(hf_dir)
+    llm = load_llama_cpp(gguf_path, seq_len, threads)
+
     rows = []
     for batch in (int(b) for b in args.batches.split(",")):
         prompts = torch.randint(5, args.vocab_size, (batch, args.prompt_tokens)).tolist()
-        timed(model, prompts, SamplingConfig(max_new_tokens=8), True)  # warm-up
-        cached = [timed(model, prompts, sampling, True) for _ in range(args.repeats)]
-        cached_s = statistics.median(t for t, _ in cached)
-        recompute_s, recomputed = timed(model, prompts, sampling, False)
-        same = recomputed == cached[0][1]
         new_tokens = batch * args.new_tokens
-        rows.append({
+        cached_s, ours = median_time(lambda p=prompts: generate(model, p, greedy), args.repeats)
+        start = time.perf_counter()
+        recomputed = generate(model, prompts, greedy, use_kv_cache=False)
+        recompute_s = time.perf_counter() - start
+        row = {
             "batch": batch, "kv_cache_s": cached_s, "recompute_s": recompute_s,
             "kv_cache_tokens_per_s": new_tokens / cached_s, "recompute_tokens_per_s": new_tokens / recompute_s,
-            "speedup": recompute_s / cached_s, "identical_tokens": same,
-        })  # fmt: skip
+            "speedup": recompute_s / cached_s, "identical_tokens": recomputed == ours,
+        }  # fmt: skip
+        if hf is not None:
+            hf_s, theirs = median_time(
+                lambda p=prompts: transformers_generate(hf, p, args.new_tokens), args.repeats
+            )
+            row |= {
+                "transformers_s": hf_s, "transformers_tokens_per_s": new_tokens / hf_s,
+                "llmkit_over_transformers": hf_s / cached_s, "transformers_identical_ids": theirs == ours,
+            }  # fmt: skip
+        if llm is not None and batch == 1:
+            cpp_s, theirs = median_time(
+                lambda p=prompts[0]: llama_cpp_generate(llm, p, args.new_tokens), args.repeats
+            )
+            row |= {
+                "llama_cpp_s": cpp_s, "llama_cpp_tokens_per_s": new_tokens / cpp_s,
+                "llmkit_over_llama_cpp": cpp_s / cached_s, "llama_cpp_identical_ids": theirs == ours,
+            }  # fmt: skip
+        rows.append(row)
         console.print(
-            f"  batch {batch}: cache {cached_s:.2f} s, recompute {recompute_s:.2f} s, same tokens: {same}"
+            f"  batch {batch}: llmkit {cached_s:.2f} s, recompute {recompute_s:.2f} s"
+            + (f", transformers {row['transformers_s']:.2f} s" if "transformers_s" in row else "")
+            + (f", llama.cpp {row['llama_cpp_s']:.2f} s" if "llama_cpp_s" in row else "")
         )
+    work.cleanup()
+    machine["load_average_1min_at_end"] = os.getloadavg()[0]
 
-    table = Table(title=f"generation: {args.preset}, {args.new_tokens} new tokens")
-    for col in ("batch", "KV cache tokens/s", "recompute tokens/s", "speed-up", "same tokens"):
+    def cell(row, key, fmt):
+        return format(row[key], fmt) if key in row else "–"
+
+    def same(row, key):
+        return ("yes" if row[key] else "NO") if key in row else "–"
+
+    table = Table(title=f"greedy generation: {args.preset}, {args.new_tokens} new tokens, tokens/s")
+    for col in ("batch", "llmkit", "recompute", "transformers", "llama.cpp", "llmkit ÷ transformers",
+                "llmkit ÷ llama.cpp", "same ids"):  # fmt: skip
         table.add_column(col, justify="right")
     for r in rows:
         table.add_row(
             str(r["batch"]), f"{r['kv_cache_tokens_per_s']:,.0f}", f"{r['recompute_tokens_per_s']:,.0f}",
-            f"{r['speedup']:.1f}×", "yes" if r["identical_tokens"] else "NO",
+            cell(r, "transformers_tokens_per_s", ",.0f"), cell(r, "llama_cpp_tokens_per_s", ",.0f"),
+            cell(r, "llmkit_over_transformers", ".2f"), cell(r, "llmkit_over_llama_cpp", ".2f"),
+            "/".join(same(r, k) for k in ("identical_tokens", "transformers_identical_ids",
+                                            "llama_cpp_identical_ids")),
         )  # fmt: skip
-    table.caption = "goal: KV cache ≥ 5× faster than recomputation at 256 new tokens"
+    table.caption = (
+        f"{machine['cpu']}, {threads} threads, {machine['omp_wait_policy']}, fp32, load {load:.2f} → {machine['load_average_1min_at_end']:.2f}; "
+        "same ids: recompute/transformers/llama.cpp equal llmkit's; goals: llmkit ≥ 2× transformers at "
+        "batch 1 and 8 with identical ids, llama.cpp's ids identical"
+    )
     console.print(table)
     result = {
         "preset": args.preset, "parameters": num_params(cfg), "new_tokens": args.new_tokens,
-        "prompt_tokens": args.prompt_tokens, "threads": torch.get_num_threads(), "load_average_1min": load,
-        "rows": rows,
+        "prompt_tokens": args.prompt_tokens, "decoding": "greedy", **machine, "rows": rows,
     }  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
