@@ -37,9 +37,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import argparse
 import importlib.metadata
 import json
-import platform
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -49,6 +47,7 @@ from rich.console import Console
 from rich.table import Table
 
 from llmkit.checkpoint_files import save_checkpoint
+from llmkit.device import cpu_model
 from llmkit.engine import SamplingConfig, generate
 from llmkit.export import export_hf
 from llmkit.gguf_export import export_gguf
@@ -58,18 +57,6 @@ from llmkit.tokenizer import load_tokenizer
 
 ROOT = Path(__file__).resolve().parent.parent
 console = Console(width=120)
-
-
-def cpu_model() -> str:
-    """lscpu's 'Model name', or what the platform module knows when lscpu is missing."""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return platform.processor() or platform.machine()
 
 
 def version(package: str) -> str | None:

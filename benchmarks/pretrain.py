@@ -33,7 +33,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from llmkit.device import measure_matmul_flops
+from llmkit.device import cpu_model, measure_matmul_flops
 from llmkit.model import model_config, num_params
 from llmkit.tokenize import tokenize_docs, train_tokenizer
 from llmkit.tokenizer import load_tokenizer
@@ -148,7 +148,7 @@ def main() -> None:
     result: dict = {
         "threads": torch.get_num_threads(),
         "load_average_1min_at_start": load,
-        "cpu": _cpu_name(),
+        "cpu": cpu_model(),
     }
     console.print(
         f"[bold]pretrain benchmark[/] on {result['cpu']}, {result['threads']} threads, load {load:.2f}"
@@ -219,14 +219,6 @@ def main() -> None:
     console.print(f"wrote {args.out}")
 
 
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 if __name__ == "__main__":

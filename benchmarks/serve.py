@@ -25,7 +25,6 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the CLI sets; before t
 
 import argparse
 import json
-import platform
 import queue
 import re
 import signal
@@ -44,6 +43,7 @@ from rich.console import Console
 from rich.table import Table
 
 from llmkit.checkpoint_files import save_checkpoint
+from llmkit.device import cpu_model
 from llmkit.model import Transformer, model_config, num_params
 from llmkit.tokenize import train_tokenizer
 from llmkit.tokenizer import load_tokenizer
@@ -52,16 +52,6 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data"
 STARTUP = re.compile(r"^llmkit serve: (http://\S+/v1) \(model (.+)\)$")
 console = Console(width=130)
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def sample_prompts(work: Path) -> tuple[Path, list[str]]:

@@ -88,3 +88,16 @@ def measure_matmul_flops(dtype: torch.dtype, n: int = 2048, seconds: float = 0.5
         a @ b
         best = max(best, 2 * n**3 / (time.perf_counter() - t))
     return best
+
+
+def cpu_model() -> str:
+    """The CPU's model name (for benchmark records), from /proc/cpuinfo or the platform module."""
+    import platform
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
