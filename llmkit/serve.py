@@ -134,6 +134,8 @@ class Service:
 
 async def _next_event(events: asyncio.Queue, http: HTTPRequest):
     """The next batcher event; while waiting, a client that disconnected ends the request."""
+    if not events.empty():  # the common case mid-answer: no timer task per token
+        return events.get_nowait()
     while True:
         try:
             return await asyncio.wait_for(events.get(), timeout=0.5)
