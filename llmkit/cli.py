@@ -264,12 +264,22 @@ def extract(
             "datatrove allows 1 s of wall-clock time.",
         ),
     ] = 5.0,
+    extractor: Annotated[
+        str,
+        typer.Option(
+            "--extractor",
+            help="trafilatura (precision mode, as FineWeb), trafilatura-fast (no fallback "
+            "extractors), or resiliparse (DCLM's; C++, much faster per page, keeps a little more "
+            "boilerplate).",
+        ),
+    ] = "trafilatura",
     workers: Workers = None,
     executor: Executor = "local",
     ray_address: RayAddress = None,
     force: Force = False,
 ) -> None:
-    """Extract each page's main text with trafilatura (precision mode, no comments), as FineWeb did.
+    """Extract each page's main text with trafilatura (precision mode, no comments), as FineWeb did,
+    or with trafilatura's fast mode or Resiliparse (`--extractor`).
 
     Pages with no main text, an extraction error or over --timeout go to rejected/ with the reason.
 
@@ -285,6 +295,7 @@ def extract(
         out,
         resolved_config(ctx),
         timeout=timeout,
+        extractor=extractor,
         workers=workers,
         executor=executor,
         ray_address=ray_address,

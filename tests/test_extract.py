@@ -1,7 +1,8 @@
-"""`llmkit extract`: trafilatura main text, empty pages, the per-page time limit, determinism."""
+"""`llmkit extract`: main text with each extractor, empty pages, the per-page time limit, determinism."""
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 
@@ -38,6 +39,32 @@ def test_extract_keeps_main_text_and_rejects_empty_pages(tmp_path):
     rejected = read_parts(tmp_path / "text/rejected")
     assert [(r["url"], r["reason"]) for r in rejected] == [("http://example.com/script", "extract:empty 0")]
     assert stats["funnel"] == [{"step": "extract", "in": 3, "out": 2, "removed": {"extract:empty": 1}}]
+
+
+@pytest.mark.parametrize("extractor", ["trafilatura-fast", "resiliparse"])
+def test_each_extractor_keeps_main_text_drops_navigation_and_is_recorded(tmp_path, extractor):
+    script_only = b"<html><head><title>x</title></head><body><script>var x = 1;</script></body></html>"
+    pages = crawl_pages(
+        tmp_path,
+        [*good_records("p", 2), warc_record("http://example.com/script", http_response(script_only))],
+    )
+    r = run_cli("extract", pages, "-o", tmp_path / "text", "-w", "1", "--extractor", extractor)
+    assert r.returncode == 0, r.stderr
+    docs = read_parts(tmp_path / "text")
+    assert [d["url"] for d in docs] == ["http://example.com/p0", "http://example.com/p1"]
+    assert "The river runs through the old town" in docs[0]["text"]
+    assert "Copyright" not in docs[0]["text"] and "var x" not in docs[0]["text"]
+    rejected = read_parts(tmp_path / "text/rejected")
+    assert [(x["url"], x["reason"]) for x in rejected] == [("http://example.com/script", "extract:empty 0")]
+    manifest = json.loads((tmp_path / "text/manifest.json").read_text())
+    assert manifest["config"]["extractor"] == extractor
+
+
+def test_an_unknown_extractor_is_one_line_and_nothing_is_written(tmp_path):
+    pages = crawl_pages(tmp_path, good_records("p", 1))
+    r = run_cli("extract", pages, "-o", tmp_path / "text", "--extractor", "readability")
+    assert_one_line_error(r, "unknown --extractor 'readability': choose one of trafilatura, trafilatura-fast, resiliparse")
+    assert not (tmp_path / "text").exists() and not (tmp_path / "text.partial").exists()
 
 
 def test_time_limit_interrupts_python_work_and_restores_the_previous_handler():
