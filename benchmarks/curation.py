@@ -1,14 +1,17 @@
-"""Curation throughput: crawl → extract → filter → scrub, with 1 and N workers, against datatrove.
+"""Curation throughput: crawl → extract → filter → scrub, per extractor and worker count, against datatrove.
 
-    .venv/bin/python benchmarks/curation.py [WARC ...] [--workers N] [--repeat R]
+    .venv/bin/python benchmarks/curation.py [WARC ...] [--pages P] [--workers N] [--repeat R]
+        [--extractors trafilatura,trafilatura-fast,resiliparse]
 
 Runs llmkit's four curation stages (Python API, the same code the CLI calls) on the WARC files
-given (default: sample_data/crawl/*.warc.gz) with 1 worker and with N, and, when datatrove is
-installed, datatrove's FineWeb pipeline on the same files with the same worker counts (WarcReader →
+given (default: sample_data/crawl/*.warc.gz; with --pages P, one WARC of P generated pages that
+look like the real web, from benchmarks/web_pages.py) with trafilatura on 1 worker and on N, and
+with each other extractor on 1 worker; and, when datatrove is installed, datatrove's FineWeb
+pipeline on the same files with 1 worker (WarcReader →
 URLFilter → Trafilatura(favour_precision) → LanguageFilter(en, 0.65) → GopherRepetition →
 GopherQuality → C4Quality(filter_no_terminal_punct=False) → FineWebQuality → PIIFormatter).
-Reports docs/s (HTML response records in ÷ wall seconds; median of --repeat runs), llmkit ÷
-datatrove, and the Jaccard similarity of the two kept URL sets. Both pipelines use the same
+Reports docs/s per stage (median of --repeat runs), end-to-end llmkit ÷ datatrove, N workers ÷ 1,
+and the Jaccard similarity of each kept URL set with llmkit's trafilatura path and with datatrove's. Both pipelines use the same
 lid.176.ftz (datatrove would otherwise download lid.176.bin). Writes benchmarks/results/curation.json.
 """
 
@@ -32,7 +35,7 @@ RESULTS = REPO / "benchmarks" / "results" / "curation.json"
 console = Console(width=140)
 
 
-def run_llmkit(warcs: list[str], work: Path, workers: int) -> dict:
+def run_llmkit(warcs: list[str], work: Path, workers: int, extractor: str) -> dict:
     """One llmkit run of the four stages; returns seconds per stage, docs in per stage, kept URLs."""
     from llmkit.artifacts import open_artifact
     from llmkit.data.crawl import run_crawl
@@ -47,7 +50,7 @@ def run_llmkit(warcs: list[str], work: Path, workers: int) -> dict:
     seconds, docs_in = {}, {}
     stages = [
         ("crawl", lambda: run_crawl(warcs, work / "pages", workers=workers)),
-        ("extract", lambda: run_extract([work / "pages"], work / "text", workers=workers)),
+        ("extract", lambda: run_extract([work / "pages"], work / "text", workers=workers, extractor=extractor)),
         ("filter", lambda: run_filter([work / "text"], work / "kept", workers=workers)),
         ("scrub", lambda: run_scrub([work / "kept"], work / "clean", workers=workers)),
     ]
@@ -173,13 +176,34 @@ def jaccard(a: set, b: set) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("warcs", nargs="*", help="WARC files (default: sample_data/crawl/*.warc.gz)")
-    parser.add_argument("--workers", type=int, default=2, help="the N of the N-worker runs")
+    parser.add_argument("--pages", type=int, help="generate one WARC of this many real-web-like pages")
+    parser.add_argument("--workers", type=int, default=2, help="the N of the N-worker run")
     parser.add_argument("--repeat", type=int, default=3, help="runs per configuration (median reported)")
+    parser.add_argument(
+        "--extractors", default="trafilatura,resiliparse", help="comma-separated; trafilatura always runs"
+    )
     parser.add_argument("--no-datatrove", action="store_true", help="skip the datatrove reference")
     args = parser.parse_args()
-    warcs = args.warcs or sorted(str(p) for p in (REPO / "sample_data" / "crawl").glob("*.warc.gz"))
-    if not warcs:
-        sys.exit("no WARC files: pass some, or generate sample_data/crawl/")
+    with tempfile.TemporaryDirectory(prefix="curation-bench-") as tmp:
+        if args.pages:
+            from web_pages import write_warc
+
+            warcs = [str(write_warc(Path(tmp) / "web.warc.gz", args.pages))]
+        else:
+            warcs = args.warcs or sorted(str(p) for p in (REPO / "sample_data" / "crawl").glob("*.warc.gz"))
+        if not warcs:
+            sys.exit("no WARC files: pass some, or generate sample_data/crawl/")
+        results = measure(warcs, args, Path(tmp))
+    results["source"] = f"{args.pages} generated pages (benchmarks/web_pages.py)" if args.pages else "files"
+    report(results)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    console.print(f"wrote {RESULTS.relative_to(REPO)}")
+
+
+def measure(warcs: list[str], args, tmp: Path) -> dict:
+    from llmkit.device import cpu_model
+
     use_dt = not args.no_datatrove and datatrove_available()
     excluded = []
     if use_dt:  # compare on the same input: the files both pipelines can read
@@ -189,84 +213,76 @@ def main() -> None:
             console.print(
                 f"[yellow]{w}: damaged (truncated gzip); left out, datatrove's WarcReader fails on it[/]"
             )
-    if use_dt:
         global _LocalLanguageFilter, _LocalLid
         _LocalLanguageFilter, _LocalLid = _local_lid_classes()
-
+    extractors = ["trafilatura"] + [x for x in args.extractors.split(",") if x and x != "trafilatura"]
+    configs = [("trafilatura", 1), ("trafilatura", args.workers)] + [(x, 1) for x in extractors[1:]]
+    ours: dict = {c: [] for c in configs}
+    theirs: list = []
+    # interleaved, so that load from other processes hits every configuration alike
+    for _ in range(args.repeat):
+        for extractor, workers in configs:
+            ours[(extractor, workers)].append(run_llmkit(warcs, tmp / "llmkit", workers, extractor))
+        if use_dt:
+            theirs.append(run_datatrove(warcs, tmp / "datatrove", 1))
     results: dict = {
-        "warcs": warcs,
+        "cpu": cpu_model(),
+        "warcs": [Path(w).name for w in warcs],
         "excluded": excluded,
-        "workers": [1, args.workers],
         "repeat": args.repeat,
         "runs": {},
     }
-    configs = (1, args.workers)
-    ours: dict = {w: [] for w in configs}
-    theirs: dict = {w: [] for w in configs}
-    with tempfile.TemporaryDirectory(prefix="curation-bench-") as tmp:
-        # interleaved, so that load from other processes hits every configuration alike
-        for _ in range(args.repeat):
-            for workers in configs:
-                ours[workers].append(run_llmkit(warcs, Path(tmp) / "llmkit", workers))
-                if use_dt:
-                    theirs[workers].append(run_datatrove(warcs, Path(tmp) / "datatrove", workers))
-    for workers in configs:
-        mine = ours[workers]
+    reference_kept = ours[("trafilatura", 1)][0]["kept"]
+    if use_dt:
+        results["datatrove"] = {
+            "workers": 1,
+            "end_to_end_s": statistics.median(r["seconds"] for r in theirs),
+            "kept": len(theirs[0]["kept"]),
+        }
+    for (extractor, workers), mine in ours.items():
         entry = {
+            "extractor": extractor,
+            "workers": workers,
             "pages": mine[0]["pages"],
             "kept": len(mine[0]["kept"]),
             "stage_s": {s: statistics.median(r["seconds"][s] for r in mine) for s in mine[0]["seconds"]},
             "stage_docs_in": mine[0]["docs_in"],
             "end_to_end_s": statistics.median(sum(r["seconds"].values()) for r in mine),
+            "kept_jaccard_vs_trafilatura": round(jaccard(mine[0]["kept"], reference_kept), 4),
         }
         if use_dt:
-            ref = theirs[workers]
-            entry["datatrove_s"] = statistics.median(r["seconds"] for r in ref)
-            entry["datatrove_kept"] = len(ref[0]["kept"])
-            entry["kept_jaccard"] = round(jaccard(mine[0]["kept"], ref[0]["kept"]), 4)
-            entry["only_llmkit"] = sorted(mine[0]["kept"] - ref[0]["kept"])[:20]
-            entry["only_datatrove"] = sorted(ref[0]["kept"] - mine[0]["kept"])[:20]
-        results["runs"][str(workers)] = entry
-    report(results, use_dt)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    console.print(f"wrote {RESULTS.relative_to(REPO)}")
+            entry["kept_jaccard_vs_datatrove"] = round(jaccard(mine[0]["kept"], theirs[0]["kept"]), 4)
+            entry["vs_datatrove"] = round(results["datatrove"]["end_to_end_s"] / entry["end_to_end_s"], 2)
+        results["runs"][f"{extractor}/{workers}"] = entry
+    one = results["runs"]["trafilatura/1"]["end_to_end_s"]
+    for entry in results["runs"].values():
+        entry["vs_trafilatura_1_worker"] = round(one / entry["end_to_end_s"], 2)
+    return results
 
 
-def report(results: dict, use_dt: bool) -> None:
-    table = Table(title=f"curation throughput, docs/s (median of {results['repeat']})")
-    for col in (
-        "workers",
-        "crawl",
-        "extract",
-        "filter",
-        "scrub",
-        "llmkit e2e",
-        "datatrove e2e",
-        "ratio",
-        "kept",
-        "Jaccard",
-    ):
+def report(results: dict) -> None:
+    table = Table(title=f"curation throughput, docs/s (median of {results['repeat']}) on {results['cpu']}")
+    columns = ("extractor", "workers", "crawl", "extract", "filter", "scrub", "e2e docs/s",
+               "× datatrove", "× 1 worker", "kept", "J trafilatura", "J datatrove")  # fmt: skip
+    for col in columns:
         table.add_column(col, justify="right")
-    for workers, e in results["runs"].items():
-        pages = e["pages"]
+    for e in results["runs"].values():
         rate = {s: e["stage_docs_in"][s] / t for s, t in e["stage_s"].items()}
         e["stage_docs_per_s"] = {s: round(r, 1) for s, r in rate.items()}
-        e["end_to_end_docs_per_s"] = round(pages / e["end_to_end_s"], 1)
-        row = [workers] + [f"{rate[s]:,.1f}" for s in ("crawl", "extract", "filter", "scrub")]
-        row.append(f"{e['end_to_end_docs_per_s']:,.1f}")
-        if use_dt:
-            e["datatrove_docs_per_s"] = round(pages / e["datatrove_s"], 1)
-            e["ratio"] = round(e["datatrove_s"] / e["end_to_end_s"], 2)
-            row += [f"{e['datatrove_docs_per_s']:,.1f}", f"{e['ratio']:.2f}×",
-                    f"{e['kept']} / {e['datatrove_kept']}", f"{e['kept_jaccard']:.3f}"]  # fmt: skip
-        else:
-            row += ["-", "-", str(e["kept"]), "-"]
-        table.add_row(*row)
+        e["end_to_end_docs_per_s"] = round(e["pages"] / e["end_to_end_s"], 1)
+        table.add_row(
+            e["extractor"], str(e["workers"]), *(f"{rate[s]:,.1f}" for s in ("crawl", "extract", "filter", "scrub")),
+            f"{e['end_to_end_docs_per_s']:,.1f}", f"{e['vs_datatrove']:.2f}×" if "vs_datatrove" in e else "-",
+            f"{e['vs_trafilatura_1_worker']:.2f}×", str(e["kept"]), f"{e['kept_jaccard_vs_trafilatura']:.3f}",
+            f"{e['kept_jaccard_vs_datatrove']:.3f}" if "kept_jaccard_vs_datatrove" in e else "-",
+        )  # fmt: skip
+    dt = results.get("datatrove")
+    pages = next(iter(results["runs"].values()))["pages"]
     table.caption = (
-        f"{results['runs']['1']['pages']} HTML pages in {len(results['warcs'])} WARC file(s); docs/s = the "
-        "stage's input docs ÷ its wall time; e2e = HTML pages ÷ total wall time; ratio = llmkit e2e ÷ "
-        "datatrove e2e; kept = llmkit / datatrove kept docs; Jaccard of kept URL sets"
+        f"{pages} HTML pages in {len(results['warcs'])} WARC file(s); docs/s = the stage's input docs ÷ its "
+        "wall time; e2e = HTML pages ÷ total wall time; × datatrove = datatrove's 1-worker e2e time ÷ this "
+        "run's; × 1 worker = trafilatura/1's time ÷ this run's; J = Jaccard of kept URL sets"
+        + (f"; datatrove: {pages / dt['end_to_end_s']:,.1f} docs/s, kept {dt['kept']}" if dt else "")
     )
     console.print(table)
 
