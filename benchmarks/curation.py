@@ -50,7 +50,10 @@ def run_llmkit(warcs: list[str], work: Path, workers: int, extractor: str) -> di
     seconds, docs_in = {}, {}
     stages = [
         ("crawl", lambda: run_crawl(warcs, work / "pages", workers=workers)),
-        ("extract", lambda: run_extract([work / "pages"], work / "text", workers=workers, extractor=extractor)),
+        (
+            "extract",
+            lambda: run_extract([work / "pages"], work / "text", workers=workers, extractor=extractor),
+        ),
         ("filter", lambda: run_filter([work / "text"], work / "kept", workers=workers)),
         ("scrub", lambda: run_scrub([work / "kept"], work / "clean", workers=workers)),
     ]

@@ -54,7 +54,9 @@ class CharGPT(nn.Module):
         self.head.weight = self.tok.weight  # tied
         for name, p in self.named_parameters():
             if p.dim() == 2:  # GPT-2 init; the residual projections scaled by depth
-                std = 0.02 / math.sqrt(2 * n_layers) if name.endswith(("proj.weight", "down.weight")) else 0.02
+                std = (
+                    0.02 / math.sqrt(2 * n_layers) if name.endswith(("proj.weight", "down.weight")) else 0.02
+                )
                 nn.init.normal_(p, 0.0, std)
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
@@ -86,7 +88,9 @@ def train(text: str, budget_s: float, seed: int = 1337) -> dict:
         if steps < r["warmup_steps"]:
             lr = r["lr"] * (steps + 1) / r["warmup_steps"]
         else:  # cosine over the wall-clock budget
-            lr = r["min_lr"] + 0.5 * (r["lr"] - r["min_lr"]) * (1 + math.cos(math.pi * min(1.0, elapsed / budget_s)))
+            lr = r["min_lr"] + 0.5 * (r["lr"] - r["min_lr"]) * (
+                1 + math.cos(math.pi * min(1.0, elapsed / budget_s))
+            )
         for group in optimizer.param_groups:
             group["lr"] = lr
         ix = torch.randint(len(train_data) - t - 1, (bs,))
@@ -118,6 +122,8 @@ def val_nats_per_char(model: CharGPT, val: torch.Tensor, block_size: int) -> flo
     y = val[1 : windows * block_size + 1].view(windows, block_size)
     for i in range(0, windows, 256):
         logits = model(x[i : i + 256])
-        total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y[i : i + 256].reshape(-1), reduction="sum").item()
+        total += F.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), y[i : i + 256].reshape(-1), reduction="sum"
+        ).item()
         count += y[i : i + 256].numel()
     return total / count

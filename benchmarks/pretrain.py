@@ -52,6 +52,7 @@ def goal_nats_per_char() -> float:
 
     return 1.42 if resolve_precision("auto", torch.device("cpu")) == "bf16" else 1.45
 
+
 console = Console(width=120)
 
 # The quality run, from 300-second runs on this CPU, one change at a time (val nats/char). With
@@ -237,8 +238,6 @@ def main() -> None:
     previous = json.loads(args.out.read_text()) if args.out.is_file() else {}
     args.out.write_text(json.dumps({**previous, **result}, indent=2))
     console.print(f"wrote {args.out}")
-
-
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from pathlib import Path
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
+# fmt: off
 SUBJECTS = {
     "en": ["The council", "A local bakery", "The river trust", "Our reporter", "The school board",
            "A small museum", "The cycling club", "The new library", "Volunteers", "The harbour office"],
@@ -100,11 +101,13 @@ SCRIPT = (
     "d.querySelectorAll('a').forEach(function(a){a.addEventListener('click',function(){track('click',"
     "a.href);});});})(window,document);\n"
 )
+# fmt: on
 CSS = ".nav a{padding:4px 8px;color:#333}.card{border:1px solid #ddd;margin:8px}.footer li{display:inline}\n"
 
 
 # English, the language the filters keep, is composed from short slots so that its 5-grams rarely
 # repeat (Gopher's repetition filter would rightly drop text made of a few fixed sentences).
+# fmt: off
 EN_SLOTS = {
     "name": ["Maria Okafor", "Tom Lindqvist", "Priya Raman", "Jonas Weber", "Aisha Bello", "Sam Carter",
              "Lena Novak", "Omar Haddad", "Grace Lee", "Pablo Ruiz", "Nina Petrova", "Ken Mori"],
@@ -123,6 +126,7 @@ EN_SLOTS = {
              "with help from the rowing club", "to everyone's surprise", "as the plans required",
              "for about {n} pounds", "in roughly {n} hours", "with {n} volunteers", "ahead of schedule"],
 }
+# fmt: on
 
 
 def english_sentence(rng: random.Random) -> str:
@@ -173,11 +177,20 @@ def page(rng: random.Random, i: int) -> tuple[str, str, str]:
     n_paragraphs = rng.randint(1, 2) if thin else rng.randint(6, 30)
     title = sentence(rng, lang)[:80]
     head = [f'<meta charset="{charset}">', f"<title>{title}</title>"]
-    head += [f'<meta name="keyword{k}" content="{rng.choice(NAV[lang])}">' for k in range(rng.randint(10, 40))]
+    head += [
+        f'<meta name="keyword{k}" content="{rng.choice(NAV[lang])}">' for k in range(rng.randint(10, 40))
+    ]
     head += [f"<style>{CSS * rng.randint(20, 120)}</style>"]
     head += [f"<script>{SCRIPT * rng.randint(5, 40)}</script>" for _ in range(rng.randint(2, 6))]
-    head += ['<script type="application/ld+json">{"@type":"NewsArticle","headline":"' + title.replace('"', "") + '"}</script>']
-    article = [f"<h1>{title}</h1>", f'<p class="byline">{rng.choice(SUBJECTS[lang])} · {rng.randint(1, 28)}.{rng.randint(1, 12)}.2024</p>']
+    head += [
+        '<script type="application/ld+json">{"@type":"NewsArticle","headline":"'
+        + title.replace('"', "")
+        + '"}</script>'
+    ]
+    article = [
+        f"<h1>{title}</h1>",
+        f'<p class="byline">{rng.choice(SUBJECTS[lang])} · {rng.randint(1, 28)}.{rng.randint(1, 12)}.2024</p>',
+    ]
     for k in range(n_paragraphs):
         if k and k % 7 == 0:
             article.append(f"<h2>{sentence(rng, lang)[:60]}</h2>")
@@ -189,7 +202,11 @@ def page(rng: random.Random, i: int) -> tuple[str, str, str]:
             )
             article.append(f"<table><tr><th>{NAV[lang][1]}</th><th>n</th><th>%</th></tr>{rows}</table>")
         if rng.random() < 0.05:
-            article.append("<ul>" + "".join(f"<li>{sentence(rng, lang)}</li>" for _ in range(rng.randint(3, 6))) + "</ul>")
+            article.append(
+                "<ul>"
+                + "".join(f"<li>{sentence(rng, lang)}</li>" for _ in range(rng.randint(3, 6)))
+                + "</ul>"
+            )
     comments = "".join(
         f'<div class="comment"><b>user{rng.randint(1, 9999)}</b><p>{sentence(rng, lang)}</p></div>'
         for _ in range(rng.randint(0, 25))
@@ -198,7 +215,7 @@ def page(rng: random.Random, i: int) -> tuple[str, str, str]:
         '<div id="cookie-banner">We use cookies to improve your experience. <button>Accept all</button></div>'
         f'<header><nav class="nav"><ul>{links(rng, lang, rng.randint(30, 200), site)}</ul></nav></header>'
         f'<aside class="sidebar"><ul>{links(rng, lang, rng.randint(10, 60), site)}</ul></aside>'
-        f'<main><article>{"".join(article)}</article>'
+        f"<main><article>{''.join(article)}</article>"
         f'<section class="comments"><h3>Comments</h3>{comments}</section>'
         f'<section class="related"><ul>{links(rng, lang, rng.randint(10, 40), site)}</ul></section></main>'
         f'<footer class="footer"><ul>{links(rng, lang, rng.randint(40, 200), site)}</ul>'
@@ -225,7 +242,9 @@ def write_warc(path: Path, pages: int, seed: int = 0) -> Path:
                 [("Content-Type", f"text/html; charset={charset}"), ("Content-Length", str(len(body)))],
                 protocol="HTTP/1.1",
             )
-            record = writer.create_warc_record(url, "response", payload=io.BytesIO(body), http_headers=headers)
+            record = writer.create_warc_record(
+                url, "response", payload=io.BytesIO(body), http_headers=headers
+            )
             writer.write_record(record)
     return path
 
