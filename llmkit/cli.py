@@ -156,6 +156,21 @@ RayAddress = Annotated[
 DocsInputs = Annotated[
     list[Path], typer.Argument(help="docs artifacts (or Parquet files/folders with id, url, text).")
 ]
+# The loud funnel (llmkit/data/loud_funnel.py): a source that loses too much ends the stage with exit 3.
+MaxRejectFraction = Annotated[
+    float,
+    typer.Option(
+        "--max-reject-fraction",
+        help="Warn and exit 3 when one source (input file, WARC, page source) loses more than this "
+        "fraction of its records; a source that keeps nothing always does.",
+    ),
+]
+AllowEmpty = Annotated[
+    bool,
+    typer.Option(
+        "--allow-empty", help="Accept sources that lost all (or too many) records: warn, but exit 0."
+    ),
+]
 
 
 def print_funnel(stats: dict, out: Path, rate: str = "docs/s") -> None:
@@ -187,7 +202,8 @@ def crawl(
     inputs: Annotated[
         list[str] | None,
         typer.Argument(
-            help="WARC / WARC.gz files, folders, globs, or http(s):// URLs (streamed).", show_default=False
+            help="WARC / WARC.gz / ARC / ARC.gz files, folders, globs, or http(s):// URLs (streamed).",
+            show_default=False,
         ),
     ] = None,
     out: Out = ...,
@@ -210,17 +226,21 @@ def crawl(
             "--pages-per-part",
             help="Pages per output part: a big WARC becomes several shards for the later stages.",
         ),
-    ] = 2000,
+    ] = 250,
     workers: Workers = None,
     executor: Executor = "local",
     ray_address: RayAddress = None,
+    max_reject_fraction: MaxRejectFraction = 1.0,
+    allow_empty: AllowEmpty = False,
     force: Force = False,
 ) -> None:
     """Read WARC files, URLs or a Common Crawl crawl into a `pages` artifact of decoded HTML.
 
     Keeps `response` records with HTML payloads (by HTTP Content-Type, WARC-Identified-Payload-Type
     or sniffing), decoded by declared charset, then detection, then replacement characters. Other
-    responses go to rejected/ with a reason; truncated or non-WARC inputs are counted, not fatal.
+    responses go to rejected/ with a reason; truncated or non-WARC inputs are counted, not fatal,
+    but a source that gives no page is named in a warning and the command exits 3 (--allow-empty).
+    Bodies stored already decoded under a Content-Encoding header are kept and counted.
 
     Example:
 
@@ -243,10 +263,17 @@ def crawl(
         executor=executor,
         ray_address=ray_address,
         force=force,
+        max_reject_fraction=max_reject_fraction,
+        allow_empty=allow_empty,
     )
     print_funnel(stats, out, rate="pages/s")
     records = ", ".join(f"{n:,} {t}" for t, n in sorted(stats["records"].items()))
     console.print(f"WARC records: {records or 'none'}")
+    if stats["content_encoding_mismatch"]:
+        console.print(
+            f"content_encoding_mismatch: {stats['content_encoding_mismatch']:,} bodies were stored already "
+            "decoded under their Content-Encoding header (kept as they are)"
+        )
     for source, problems in stats["sources_with_errors"].items():
         console.print(f"[yellow]{escape(source)}[/]: {escape('; '.join(problems))}")
 
@@ -276,6 +303,8 @@ def extract(
     workers: Workers = None,
     executor: Executor = "local",
     ray_address: RayAddress = None,
+    max_reject_fraction: MaxRejectFraction = 1.0,
+    allow_empty: AllowEmpty = False,
     force: Force = False,
 ) -> None:
     """Extract each page's main text with trafilatura (precision mode, no comments), as FineWeb did,
@@ -300,6 +329,8 @@ def extract(
         executor=executor,
         ray_address=ray_address,
         force=force,
+        max_reject_fraction=max_reject_fraction,
+        allow_empty=allow_empty,
     )
     print_funnel(stats, out)
 
@@ -373,6 +404,8 @@ def filter_docs(
     workers: Workers = None,
     executor: Executor = "local",
     ray_address: RayAddress = None,
+    max_reject_fraction: MaxRejectFraction = 1.0,
+    allow_empty: AllowEmpty = False,
     force: Force = False,
     **settings,
 ) -> None:
@@ -405,6 +438,8 @@ def filter_docs(
         executor=executor,
         ray_address=ray_address,
         force=force,
+        max_reject_fraction=max_reject_fraction,
+        allow_empty=allow_empty,
     )
     print_funnel(stats, out)
 
@@ -421,6 +456,8 @@ def scrub(
     workers: Workers = None,
     executor: Executor = "local",
     ray_address: RayAddress = None,
+    max_reject_fraction: MaxRejectFraction = 1.0,
+    allow_empty: AllowEmpty = False,
     force: Force = False,
 ) -> None:
     """Replace e-mail addresses, public IPs, phone numbers and Luhn-valid card numbers with placeholders.
@@ -443,6 +480,8 @@ def scrub(
         executor=executor,
         ray_address=ray_address,
         force=force,
+        max_reject_fraction=max_reject_fraction,
+        allow_empty=allow_empty,
     )
     print_funnel(stats, out)
     console.print("PII replaced: " + ", ".join(f"{n:,} {kind}" for kind, n in stats["pii"].items()))
@@ -515,6 +554,125 @@ def dedup(
 
 
 # (end of data: dedup)
+
+# --------------------------------------------------------------------------------------- retrieval: index, search
+
+Retrieve = Annotated[
+    Path | None,
+    typer.Option(
+        "--retrieve",
+        help="An index artifact (llmkit index): put its top passages for each question in the context.",
+        show_default=False,
+    ),
+]
+# not --top-k: generate and chat already use it for sampling
+RetrieveK = Annotated[int, typer.Option("--retrieve-k", help="Passages --retrieve puts in the context.")]
+
+# tool use (llmkit/tools.py): generate, chat, eval, grpo, ppo
+Tools = Annotated[
+    str | None,
+    typer.Option(
+        "--tools",
+        help="Tools the model may call: built-in names (calculator) and .toml/.json files of tool "
+        "schemas bound to module:function, comma-separated.",
+        show_default=False,
+    ),
+]
+MaxToolCalls = Annotated[
+    int, typer.Option("--max-tool-calls", help="With --tools: tool calls one answer may make.", min=0)
+]
+
+
+@app.command()
+def index(
+    ctx: typer.Context,
+    inputs: Annotated[
+        list[Path], typer.Argument(help="docs artifacts, Parquet files/folders or JSONL files with id, url, text.")
+    ],
+    out: Out,
+    passage_words: Annotated[
+        int, typer.Option("--passage-words", help="At most this many words per passage (whole lines packed).")
+    ] = stage_default("index", "passage_words"),
+    overlap: Annotated[
+        int, typer.Option("--overlap", help="Words shared by consecutive windows of a line longer than a passage.")
+    ] = stage_default("index", "overlap"),
+    workers: Workers = None,
+    executor: Executor = "local",
+    ray_address: RayAddress = None,
+    force: Force = False,
+) -> None:
+    """Split documents into passages and build a BM25 index (bm25s) to search and to ground answers in.
+
+    Writes passages/ (Parquet: passage_id, doc_id, url, text), bm25/ (the score matrix as .npy and
+    .json files any machine can memory-map) and the manifest (documents, passages, vocabulary).
+
+    Example:
+
+        llmkit index runs/demo/clean -o runs/demo/index
+        llmkit index sample_data/grounded/docs.jsonl -o runs/grounded/index --passage-words 80
+    """
+    from rich.table import Table
+
+    from llmkit.data.index import run_index
+
+    check_positive(workers=workers)
+    manifest = run_index(
+        inputs, out, resolved_config(ctx), passage_words=passage_words, overlap=overlap, workers=workers,
+        executor=executor, ray_address=ray_address, force=force,
+    )  # fmt: skip
+    counts, stats = manifest["counts"], manifest["stats"]
+    table = Table(title=f"index → {out}", show_header=False)
+    table.add_row("documents", f"{counts['documents']:,}")
+    table.add_row("passages", f"{counts['passages']:,}")
+    table.add_row("vocabulary", f"{counts['vocabulary']:,} words")
+    table.add_row("time", f"{stats['seconds']:.2f} s ({stats['passages_per_s'] or 0:,.0f} passages/s)")
+    console.print(table)
+
+
+@app.command()
+def search(
+    index_path: Annotated[Path, typer.Argument(metavar="INDEX", help="An index artifact (llmkit index).")],
+    query: Annotated[str, typer.Argument(help="What to search for.")],
+    k: Annotated[int, typer.Option("--k", "-k", help="Passages to show.")] = stage_default("retrieval", "k"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the hits as JSON lines (for scripts).")] = False,
+) -> None:
+    """Search an index: the top passages with their BM25 scores and urls, matched words highlighted.
+
+    Example:
+
+        llmkit search runs/demo/index "how to keep basil fresh" -k 3
+        llmkit search runs/demo/index "basil" --json | jq .url
+    """
+    import json
+    import re
+    from dataclasses import asdict
+
+    from rich.table import Table
+    from rich.text import Text
+
+    from llmkit.retrieval import open_index, query_words
+
+    check_positive(k=k)
+    hits = open_index(index_path).search(query, k)
+    if as_json:
+        for hit in hits:
+            print(json.dumps(asdict(hit), ensure_ascii=False))
+        return
+    if not hits:
+        console.print(f"no passage contains any of the words {', '.join(query_words(query))}")
+        return
+    table = Table(title=f"{escape(query)} — {index_path}", show_lines=True)
+    for col in ("#", "score", "passage"):
+        table.add_column(col, justify="right" if col != "passage" else "left")
+    pattern = r"(?i)\b(" + "|".join(map(re.escape, query_words(query))) + r")\b"
+    for hit in hits:
+        text = Text(f"{hit.url or hit.doc_id}\n", style="cyan") + Text(hit.text)
+        text.highlight_regex(pattern, style="bold yellow")
+        table.add_row(str(hit.rank), f"{hit.score:.3f}", text)
+    console.print(table)
+
+
+# (end of retrieval: index, search)
 
 # --------------------------------------------------------------------------------------- tokenizer
 
@@ -711,6 +869,26 @@ def pretrain(
             show_default=False,
         ),
     ] = None,
+    n_experts: Annotated[
+        int | None,
+        typer.Option(
+            "--experts",
+            help="Mixture of experts: this many SwiGLU experts of --ffn-hidden each per layer (≥ 2; default: a dense MLP).",
+            show_default=False,
+        ),
+    ] = None,
+    experts_per_token: Annotated[
+        int | None,
+        typer.Option("--experts-per-token", help="MoE: experts each token is routed to (default: 2).", show_default=False),
+    ] = None,
+    router_aux_coef: Annotated[
+        float | None,
+        typer.Option("--router-aux-coef", help="MoE: weight of the load-balancing loss (default: 0.01).", show_default=False),
+    ] = None,
+    router_z_coef: Annotated[
+        float | None,
+        typer.Option("--router-z-coef", help="MoE: weight of the router z-loss (default: 0 = off).", show_default=False),
+    ] = None,
     lr: Annotated[float, typer.Option("--lr", help="Peak learning rate.")] = stage_default("pretrain", "lr"),
     min_lr_ratio: Annotated[
         float, typer.Option("--min-lr-ratio", help="Final learning rate as a fraction of --lr.")
@@ -800,6 +978,7 @@ def pretrain(
     Example:
 
         llmkit pretrain runs/demo/tokens -o runs/demo/base --preset tiny --max-steps 300
+        llmkit pretrain runs/demo/tokens -o runs/demo/moe --experts 8 --experts-per-token 2 --ffn-hidden 192
         torchrun --nproc-per-node 2 -m llmkit pretrain runs/demo/tokens -o runs/demo/base
     """
     from rich.table import Table
@@ -816,7 +995,8 @@ def pretrain(
     )  # fmt: skip
     overrides = dict(
         n_layers=n_layers, d_model=d_model, n_heads=n_heads, n_kv_heads=n_kv_heads, ffn_hidden=ffn_hidden,
-        seq_len=seq_len, dropout=dropout, tie_embeddings=tie_embeddings,
+        seq_len=seq_len, dropout=dropout, tie_embeddings=tie_embeddings, n_experts=n_experts,
+        experts_per_token=experts_per_token, router_aux_coef=router_aux_coef, router_z_coef=router_z_coef,
     )  # fmt: skip
     manifest = run_pretrain(
         tokens, out, preset, overrides, train_config, eval_tokens=eval_tokens, nproc=nproc,
@@ -831,7 +1011,7 @@ def pretrain(
 
     table = Table(title=f"checkpoint → {out}", show_header=False)
     for name, value in [
-        ("model", f"{preset}: {s['parameters'] / 1e6:.2f}M parameters"),
+        ("model", f"{preset}: {s['parameters'] / 1e6:.2f}M parameters ({s['active_parameters'] / 1e6:.2f}M active per token)"),
         ("trained", f"{s['steps']:,} steps, {s['tokens']:,} tokens in {s['train_s']:.1f} s on {s['device']} × {s['world_size']} ({s['precision']})"),
         ("loss", f"train {num(s['final_loss'], '.4f')}, val {num(s['final_val_loss'], '.4f')} nats/token, {num(s['final_val_bpb'], '.4f')} bits/byte"),
         ("throughput", f"{num(s['tokens_per_s'], ',.0f')} tokens/s, MFU {num(s['mfu'], '.1%')} of {num(s['peak_flops'] and s['peak_flops'] / 1e9, ',.0f')} GFLOP/s ({s['peak_flops_source']})"),
@@ -840,6 +1020,147 @@ def pretrain(
     if s.get("resumed_from_step") is not None:
         table.add_row("resumed", f"from step {s['resumed_from_step']:,}")
     console.print(table)
+
+
+DistillTemperature = Annotated[
+    float, typer.Option("--temperature", help="Softmax temperature T of both distributions in the KL term (> 0).")
+]
+DistillAlpha = Annotated[
+    float, typer.Option("--alpha", help="Weight α of the teacher's soft labels; 1 − α goes to the data's cross-entropy.")
+]
+
+
+def with_pretrain_options(command):
+    """Give a command all of `pretrain`'s options (the student's size, the training settings, --nproc,
+    --resume, ...; its own arguments aside) with their help and defaults, in place of its `**options`;
+    typer then passes their values in `options`. Built as `with_training_options` builds its options."""
+    from inspect import Parameter, Signature, signature
+
+    own = [p for p in signature(command, eval_str=True).parameters.values() if p.kind != Parameter.VAR_KEYWORD]
+    taken = {p.name for p in own} | {"tokens"}
+    borrowed = [
+        p.replace(kind=Parameter.KEYWORD_ONLY)
+        for p in signature(pretrain, eval_str=True).parameters.values()
+        if p.name not in taken
+    ]
+    command.__signature__ = Signature([*own, *borrowed])
+    return command
+
+
+@app.command()
+@with_pretrain_options
+def distill(
+    ctx: typer.Context,
+    teacher: Annotated[
+        Path, typer.Argument(help="The teacher: a language-model checkpoint with the tokens' tokenizer.", show_default=False)
+    ],
+    tokens: Annotated[
+        Path, typer.Argument(help="A tokens artifact (from `llmkit tokenize`).", show_default=False)
+    ],
+    out: Out,
+    temperature: DistillTemperature = stage_default("distill", "temperature"),
+    alpha: DistillAlpha = stage_default("distill", "alpha"),
+    **options,
+) -> None:
+    """Distil a teacher checkpoint into a fresh, smaller student on a tokens artifact → a checkpoint.
+
+    Loss per token: α · T² · KL(teacher_T ‖ student_T) + (1 − α) · cross-entropy. The teacher runs in
+    the same process in inference mode; MFU counts its forward FLOPs with the student's. Every other
+    option (the student's --preset and size, schedule, --max-steps, --nproc, --resume) is pretrain's.
+
+    Example:
+
+        llmkit distill runs/demo/base runs/demo/tokens -o runs/demo/student --preset tiny --n-layers 2 --max-steps 300
+    """
+    from dataclasses import fields
+
+    from llmkit.model import ModelConfig
+    from llmkit.train.common import TrainConfig
+    from llmkit.train.distill import run_distill
+
+    params = ctx.params
+    train_config = TrainConfig(**{f.name: params[f.name] for f in fields(TrainConfig) if f.name in params})
+    overrides = {f.name: params[f.name] for f in fields(ModelConfig) if f.name in params}
+    manifest = run_distill(
+        teacher, tokens, out, options["preset"], overrides, train_config, options["eval_tokens"], temperature, alpha,
+        nproc=options["nproc"], config=resolved_config(ctx), force=options["force"], resume=options["resume"],
+    )  # fmt: skip
+    if manifest is None:  # a rank other than 0 under torchrun: rank 0 reports
+        return
+    s = manifest["stats"]
+
+    def num(value, fmt: str) -> str:
+        return "-" if value is None else format(value, fmt)
+
+    console.print(
+        f"[green]wrote[/] student {out} ({s['parameters'] / 1e6:.2f}M parameters, teacher "
+        f"{s['teacher_parameters'] / 1e6:.2f}M): {s['steps']:,} steps, {s['tokens']:,} tokens in {s['train_s']:.1f} s; "
+        f"val loss {num(s['final_val_loss'], '.4f')} nats/token (teacher {num(s.get('teacher_val_loss'), '.4f')}), "
+        f"MFU {num(s['mfu'], '.1%')} with the teacher's FLOPs"
+    )
+
+
+def _numbers(flag: str, text: str, kind: type) -> list:
+    """`--depths 2,3,4` / `--budgets 1e12,3e12` as numbers; anything else is one clear error."""
+    try:
+        return [kind(float(v)) if kind is int and float(v).is_integer() else kind(v) for v in _comma_separated(text)]
+    except ValueError:
+        raise UserError(f"{flag} must be comma-separated numbers (got {text!r})") from None
+
+
+@app.command()
+def sweep(
+    ctx: typer.Context,
+    tokens: Annotated[
+        Path, typer.Argument(help="A tokens artifact (from `llmkit tokenize`).", show_default=False)
+    ],
+    out: Out,
+    depths: Annotated[
+        str, typer.Option("--depths", help="Model depths to train, e.g. 1,2,3 (d_model = --aspect × depth).", show_default=False)
+    ],
+    budgets: Annotated[
+        str, typer.Option("--budgets", help="Training compute budgets in FLOPs, e.g. 1e11,3e11,1e12.", show_default=False)
+    ],
+    workers: Annotated[
+        int, typer.Option("--workers", "-w", help="Runs trained at a time, each in its own process.")
+    ] = stage_default("sweep", "workers"),
+    lr: Annotated[float, typer.Option("--lr", help="Peak learning rate of every run.")] = stage_default("sweep", "lr"),
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", "-b", help="Sequences per step.")
+    ] = stage_default("sweep", "batch_size"),
+    seq_len: Annotated[int, typer.Option("--seq-len", help="Context length in tokens.")] = stage_default("sweep", "seq_len"),
+    aspect: Annotated[
+        int, typer.Option("--aspect", help="Model width per layer: d_model = aspect × depth.")
+    ] = stage_default("sweep", "aspect"),
+    eval_tokens: Annotated[
+        int, typer.Option("--eval-tokens", help="Validation tokens of each run's final evaluation.")
+    ] = stage_default("sweep", "eval_tokens"),
+    seed: Seed = 0,
+    threads: Annotated[
+        int | None, typer.Option("--threads", help="CPU threads per run (default: cores / workers).", show_default=False)
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue a killed sweep: finished runs are not repeated.")
+    ] = False,
+    force: Force = False,
+) -> None:
+    """A scaling-law sweep: train each (depth, budget) pair, fit L(C) = E + A·C^(−α) to the frontier.
+
+    Each run's steps are its budget / (FLOPs per token × tokens per step). Writes results.parquet,
+    fit.json (with standard errors and R²), table.md and loss_vs_compute.png.
+
+    Example:
+
+        llmkit sweep runs/demo/tokens -o runs/demo/sweep --depths 1,2,3 --budgets 1e11,3e11,1e12,3e12 --workers 2
+    """
+    from llmkit.train.sweep import fit_line, run_sweep
+
+    manifest = run_sweep(
+        tokens, out, _numbers("--depths", depths, int), _numbers("--budgets", budgets, float), workers, lr,
+        batch_size, seq_len, aspect, eval_tokens, seed, threads, config=resolved_config(ctx), force=force, resume=resume,
+    )  # fmt: skip
+    console.print((out / "table.md").read_text(encoding="utf-8"), markup=False, highlight=False)
+    console.print(f"[green]wrote[/] sweep {out}: fit {escape(fit_line(manifest['stats']['fit']))}")
 
 
 @app.command()
@@ -882,6 +1203,10 @@ def generate(
         typer.Option("--no-kv-cache", help="Recompute the whole sequence every step (slow; for checking)."),
     ] = False,
     device: Device = "auto",
+    retrieve: Retrieve = None,
+    retrieve_k: RetrieveK = stage_default("retrieval", "retrieve_k"),
+    tools: Tools = None,
+    max_tool_calls: MaxToolCalls = stage_default("tools", "max_tool_calls"),
     force: Force = False,
 ) -> None:
     """Generate text from a checkpoint, streaming it; optionally write a generations artifact.
@@ -892,6 +1217,8 @@ def generate(
 
         llmkit generate runs/demo/base "The king" --temperature 0.8 --top-k 50
         llmkit generate runs/demo/sft -f sample_data/prompts.jsonl -o runs/demo/generations --num-samples 2
+        llmkit generate runs/grounded/sft "How tall is the Vasso Tower?" --retrieve runs/grounded/index
+        llmkit generate runs/tools/sft-tools "What is 4817 * 93?" --tools calculator --temperature 0
     """
     from rich.table import Table
 
@@ -905,6 +1232,7 @@ def generate(
     stats = run_generate(
         checkpoint, prompt_list, sampling, out_dir=out, num_samples=num_samples, batch_size=batch_size, chat=chat,
         use_kv_cache=not no_kv_cache, stream=sys.stdout, device=device, config=resolved_config(ctx), force=force,
+        retrieve=retrieve, retrieve_k=retrieve_k, tools=tools, max_tool_calls=max_tool_calls,
     )  # fmt: skip
     table = Table(title=f"generations{f' → {out}' if out else ''}", show_header=False)
     table.add_row("completions", f"{stats['completions']:,} ({stats['stopped']:,} stopped at an end token)")
@@ -928,6 +1256,10 @@ def chat(
     top_p: TopP = 1.0,
     seed: Seed = 0,
     device: Device = "auto",
+    retrieve: Retrieve = None,
+    retrieve_k: RetrieveK = stage_default("retrieval", "retrieve_k"),
+    tools: Tools = None,
+    max_tool_calls: MaxToolCalls = stage_default("tools", "max_tool_calls"),
 ) -> None:
     """Chat with a checkpoint in the terminal: replies stream; /reset starts over, /exit quits.
 
@@ -937,6 +1269,8 @@ def chat(
 
         llmkit chat runs/demo/sft --temperature 0.7
         printf 'Hello!\\n/reset\\nWho are you?\\n' | llmkit chat runs/demo/sft
+        llmkit chat runs/grounded/sft --retrieve runs/grounded/index   # sources under each answer
+        llmkit chat runs/tools/grpo --tools calculator,my_tools.toml  # calls shown dim
     """
     from llmkit.engine import SamplingConfig
     from llmkit.generate import run_chat
@@ -944,7 +1278,8 @@ def chat(
     sampling = SamplingConfig(
         max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed
     )
-    run_chat(checkpoint, sampling, system=system, device=device)
+    run_chat(checkpoint, sampling, system=system, device=device, retrieve=retrieve, retrieve_k=retrieve_k,
+             tools=tools, max_tool_calls=max_tool_calls)  # fmt: skip
 
 
 @app.command()
@@ -1032,11 +1367,21 @@ def import_(
             help="auto, openai, sharegpt, alpaca, prompt-completion, prefs, hh-rlhf, prompts or gsm8k.",
         ),
     ] = "auto",
+    allow_empty_answers: Annotated[
+        bool,
+        typer.Option(
+            "--allow-empty-answers", help="Keep preference pairs whose chosen or rejected answer is empty."
+        ),
+    ] = False,
+    max_reject_fraction: MaxRejectFraction = 1.0,
+    allow_empty: AllowEmpty = False,
     force: Force = False,
 ) -> None:
     """Import chat, preference or prompt data (JSONL/JSON) into a chat, prefs or prompts artifact.
 
-    Malformed rows go to OUT/rejected/ with a reason and never stop the import.
+    Malformed rows go to OUT/rejected/ with a reason and never stop the import. Files may be gzip,
+    bzip2, xz or zstd compressed (told by their first bytes) and may start with a UTF-8 BOM;
+    `--format auto` decides by majority over the first 100 rows.
 
     Example:
 
@@ -1045,7 +1390,16 @@ def import_(
     """
     from llmkit.data.importers import run_import
 
-    manifest = run_import(path, out, fmt=fmt, force=force, config=resolved_config(ctx))
+    manifest = run_import(
+        path,
+        out,
+        fmt=fmt,
+        force=force,
+        config=resolved_config(ctx),
+        allow_empty_answers=allow_empty_answers,
+        max_reject_fraction=max_reject_fraction,
+        allow_empty=allow_empty,
+    )
     counts = manifest["counts"]
     console.print(
         f"[green]imported[/] {counts['rows']:,} rows as [bold]{manifest['kind']}[/] "
@@ -1175,12 +1529,22 @@ def sft(
     long: Annotated[
         str, typer.Option("--long", help="Conversations longer than the context: truncate or drop.")
     ] = stage_default("sft", "long"),
+    teacher: Annotated[
+        Path | None,
+        typer.Option(
+            "--teacher", help="Distil from this checkpoint on the assistant tokens (see `llmkit distill`).",
+            show_default=False,
+        ),
+    ] = None,
+    temperature: DistillTemperature = stage_default("distill", "temperature"),
+    alpha: DistillAlpha = stage_default("distill", "alpha"),
     **options,
 ) -> None:
     """Supervised fine-tuning on conversations: the loss on assistant tokens only.
 
     Each conversation is one row (no packing), so attention never crosses conversations. Reports the
-    held-out loss and the stop rate (answers that end with <|im_end|>).
+    held-out loss and the stop rate (answers that end with <|im_end|>). With --teacher the loss on
+    those tokens is distillation's: α · T² · KL(teacher_T ‖ student_T) + (1 − α) · cross-entropy.
 
     Example:
 
@@ -1190,7 +1554,7 @@ def sft(
 
     manifest = run_sft(
         base, chats, out, train_config_from("sft", ctx.params), epochs, options["val_fraction"], long,
-        **run_options(ctx, options),
+        teacher=teacher, temperature=temperature, alpha=alpha, **run_options(ctx, options),
     )  # fmt: skip
     print_training_summary(manifest, ("final_loss", "final_val_loss", "train_conversations", "dropped"))
 
@@ -1310,6 +1674,8 @@ def grpo(
     max_val: Annotated[
         int, typer.Option("--max-val", help="Held-out prompts scored at each evaluation (at most).")
     ] = stage_default("grpo", "max_val"),
+    tools: Tools = None,
+    max_tool_calls: MaxToolCalls = stage_default("tools", "max_tool_calls"),
     **options,
 ) -> None:
     """RL on verifiable rewards (GRPO): sample G answers per prompt, reinforce the better ones.
@@ -1319,12 +1685,14 @@ def grpo(
     Example:
 
         llmkit grpo runs/demo/sft runs/demo/prompts -o runs/demo/grpo --group-size 8 --max-steps 50
+        llmkit grpo runs/tools/sft-tools sample_data/tools/prompts.jsonl -o runs/tools/grpo --tools calculator
     """
     from llmkit.train.grpo import run_grpo
 
     manifest = run_grpo(
         sft_checkpoint, prompts, out, train_config_from("grpo", ctx.params), group_size, max_new_tokens, temperature,
-        clip, kl_coef, updates_per_batch, reward, options["val_fraction"], max_val, **run_options(ctx, options),
+        clip, kl_coef, updates_per_batch, reward, options["val_fraction"], max_val, tools=tools,
+        max_tool_calls=max_tool_calls, **run_options(ctx, options),
     )  # fmt: skip
     print_training_summary(manifest, ("initial_val_accuracy", "final_loss", "train_prompts", "val_prompts"))
 
@@ -1384,6 +1752,8 @@ def ppo(
     max_val: Annotated[
         int, typer.Option("--max-val", help="Held-out prompts scored at each evaluation (at most).")
     ] = stage_default("ppo", "max_val"),
+    tools: Tools = None,
+    max_tool_calls: MaxToolCalls = stage_default("tools", "max_tool_calls"),
     **options,
 ) -> None:
     """RLHF with PPO (InstructGPT): sample answers, score them with the reward model, KL-penalise, GAE, clipped updates.
@@ -1402,7 +1772,7 @@ def ppo(
     cfg.log_every = min(cfg.log_every, eval_every) if eval_every else cfg.log_every
     pcfg = PPOConfig(
         rollout_size, minibatches, ppo_epochs, max_new_tokens, temperature, kl_coef, target_kl, clip, value_clip,
-        value_coef, gamma, lam, missing_eos_penalty,
+        value_coef, gamma, lam, missing_eos_penalty, tools, max_tool_calls,
     )  # fmt: skip
     manifest = run_ppo(
         sft_checkpoint, reward_model, prompts, out, cfg, pcfg, rollouts, options["val_fraction"], max_val,
@@ -1472,9 +1842,22 @@ def eval_(
     suite: Annotated[
         Path | None,
         typer.Option(
-            "--suite", help="TOML file with \\[\\[tasks]] entries (path, name, type, answer_regex)."
+            "--suite",
+            help="TOML file with \\[\\[tasks]] entries (path, name, type, answer_regex, layout, num_fewshot, "
+            "fewshot, metric), or 'core' / 'chatcore': those suites' published files in --data-dir, centred.",
         ),
     ] = None,
+    data_dir: Annotated[
+        Path,
+        typer.Option("--data-dir", help="With --suite core|chatcore: the folder of <task>.jsonl|parquet files."),
+    ] = Path("data/eval"),
+    num_fewshot: Annotated[
+        int,
+        typer.Option("--num-fewshot", help="Few-shot examples for published-layout tasks that set none."),
+    ] = 0,
+    fewshot_seed: Annotated[
+        int, typer.Option("--fewshot-seed", help="Seed of the few-shot draw (lm-evaluation-harness's).")
+    ] = 1234,
     max_examples: Annotated[
         int | None, typer.Option("--max-examples", help="At most this many examples per task.")
     ] = None,
@@ -1507,23 +1890,47 @@ def eval_(
         ),
     ] = None,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N.")] = "auto",
+    retrieve: Annotated[
+        Path | None,
+        typer.Option(
+            "--retrieve",
+            help="An index: exact-match tasks run with its passages in the context and without (both "
+            "reported); retrieval tasks (question + gold doc_id) get recall@k and MRR.",
+            show_default=False,
+        ),
+    ] = None,
+    retrieve_k: RetrieveK = stage_default("retrieval", "retrieve_k"),
+    tools: Tools = None,
+    max_tool_calls: MaxToolCalls = stage_default("tools", "max_tool_calls"),
     force: Force = False,
 ) -> None:
     """Evaluate a checkpoint: loss/perplexity/bits per byte, multiple choice (acc, acc_norm), exact match.
 
+    With --tools, exact-match answers may call the tools (the final reply is scored).
+
     Example:
 
         llmkit eval runs/demo/sft runs/demo/tokens sample_data/eval/multiple_choice.jsonl -o runs/demo/eval-sft
+        llmkit eval runs/grounded/sft sample_data/grounded/questions.jsonl --retrieve runs/grounded/index -o runs/grounded/eval
+        llmkit eval runs/tools/grpo sample_data/tools/heldout.jsonl --tools calculator -o runs/tools/eval-grpo
     """
     from rich.table import Table
 
     from llmkit.eval import EvalConfig, compare, detect_task, read_eval_metrics, read_suite, run_eval
+    from llmkit.eval_suites import SUITES, suite_tasks
 
     # Everything a user can get wrong is checked before the model loads and the eval runs.
-    task_list = [detect_task(t) for t in tasks or []] + (read_suite(suite) if suite else [])
-    cfg = EvalConfig(max_examples, max_new_tokens, batch_size, answer_regex, device, reward_model, baseline)
+    if num_fewshot < 0:
+        raise UserError(f"--num-fewshot must be 0 or more (got {num_fewshot})")
+    builtin = suite is not None and str(suite) in SUITES and not suite.exists()
+    task_list = [detect_task(t, num_fewshot=num_fewshot) for t in tasks or []]
+    task_list += suite_tasks(str(suite), data_dir) if builtin else read_suite(suite) if suite else []
+    cfg = EvalConfig(max_examples, max_new_tokens, batch_size, answer_regex, device, reward_model, baseline,
+                     retrieve=retrieve, retrieve_k=retrieve_k, tools=tools, max_tool_calls=max_tool_calls)  # fmt: skip
+    cfg.num_fewshot, cfg.fewshot_seed = num_fewshot, fewshot_seed
     other = read_eval_metrics(compare_to) if compare_to else None
-    manifest = run_eval(checkpoint, task_list, out, cfg, config=resolved_config(ctx), force=force)
+    suite_name = str(suite) if builtin else "centered"
+    manifest = run_eval(checkpoint, task_list, out, cfg, config=resolved_config(ctx), force=force, suite_name=suite_name)
     metrics = manifest["stats"]["metrics"]
     deltas = {(r["task"], r["metric"]): r for r in compare(metrics, other)} if compare_to else {}
     if compare_to and not deltas:
@@ -1541,6 +1948,9 @@ def eval_(
                 row += [f"{d['other']:.4f}", f"{d['delta']:+.4f}"] if d else ["", ""]
             table.add_row(*row)
     console.print(table)
+    if "suite" in manifest["stats"]:
+        summary = manifest["stats"]["suite"]
+        console.print(f"{summary['name']} (mean centred score of {len(summary['centered'])} tasks): {summary['mean']:.4f}")
     console.print(f"[green]wrote[/] {out} (per-example rows in {out}/examples/)")
 
 
@@ -1556,7 +1966,7 @@ def export(
     fmt: Annotated[
         str,
         typer.Option(
-            "--format", "-f", help="Export format: hf (Hugging Face LlamaForCausalLM) or gguf (llama.cpp)."
+            "--format", "-f", help="Export format: hf (Hugging Face LlamaForCausalLM, or MixtralForCausalLM for MoE) or gguf (llama.cpp)."
         ),
     ] = "hf",
     gguf_type: Annotated[
@@ -1592,7 +2002,7 @@ def export(
 
     summary = export_hf(checkpoint, out, force=force)
     console.print(
-        f"[green]exported[/] {checkpoint} as LlamaForCausalLM to {summary['out']} "
+        f"[green]exported[/] {checkpoint} as {summary['architecture']} to {summary['out']} "
         f"({summary['parameters']:,} parameters in {summary['tensors']} tensors)"
     )
 
@@ -1741,7 +2151,7 @@ def main() -> None:
         if debug:
             raise
         print_error(str(e))
-        sys.exit(2)
+        sys.exit(e.exit_code)  # 2, or 3 when a data source lost all its records (SourcesLost)
     except OSError as e:  # disk full, permission denied, ...: the user's environment, not a bug
         if debug:
             raise

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from llmkit.artifacts import ArtifactWriter, open_artifact, read_manifest
 from llmkit.errors import UserError
+from llmkit.eval_suites import evaluate_imported, layout_task, not_a_layout_message, suite_summary
 from llmkit.eval_tasks import (
     EVALUATORS,
     TASK_TYPES,
@@ -25,6 +26,7 @@ from llmkit.eval_tasks import (
     reward_comparison,
 )
 from llmkit.parquet import ParquetPartWriter
+from llmkit.task_layouts import detect_layout
 
 # --------------------------------------------------------------------------------------- tasks
 
@@ -34,6 +36,11 @@ def detect_task(path: str | Path, name: str | None = None, task_type: str | None
     p = Path(path)
     if not p.exists():
         raise UserError(f"task {p} does not exist")
+    # a published layout (HellaSwag, ARC, ...): named, or told by the keys of a file llmkit's types can't read
+    if task_type is None and ("layout" in options or p.suffix in (".parquet", ".json")):
+        imported = layout_task(p, name, options)
+        if imported is not None:
+            return imported
     if task_type is None:
         if p.is_dir():
             kind = read_manifest(p)["kind"]
@@ -48,15 +55,18 @@ def detect_task(path: str | Path, name: str | None = None, task_type: str | None
             row = next(iter(read_jsonl(p, limit=1)), None)
             if row is None:
                 raise UserError(f"task file {p} has no rows")
+            layout = detect_layout(row, p)
+            # GSM8K's question/answer rows are llmkit's own exact-match type (with --num-fewshot: imported)
+            if layout is not None and (layout.name != "gsm8k" or options.get("num_fewshot")):
+                return layout_task(p, name, options)
             if {"context", "choices", "label"} <= set(row):
                 task_type = "multiple_choice"
             elif "answer" in row and ("prompt" in row or "question" in row):
                 task_type = "exact_match"
+            elif ("question" in row or "query" in row) and ("doc_id" in row or "passage_id" in row):
+                task_type = "retrieval"
             else:
-                raise UserError(
-                    f"cannot tell the task type of {p} from its keys {sorted(row)}: expected context/choices/label "
-                    "(multiple choice) or prompt/answer (exact match)"
-                )
+                raise UserError(not_a_layout_message(p, row))
     if task_type not in TASK_TYPES:
         raise UserError(f"unknown task type {task_type!r} for {p} (types: {', '.join(TASK_TYPES)})")
     return Task(name or (p.stem if p.is_file() else p.name), p, task_type, options)
@@ -81,6 +91,9 @@ def read_suite(path: str | Path) -> list[Task]:
         path_ = Path(entry["path"])
         path_ = path_ if path_.is_absolute() or path_.exists() else p.parent / path_
         opts = {k: v for k, v in entry.items() if k not in ("path", "name", "type")}
+        if "fewshot" in opts:  # a few-shot split, relative to the suite file like `path`
+            fewshot = Path(opts["fewshot"])
+            opts["fewshot"] = str(fewshot if fewshot.is_absolute() or fewshot.exists() else p.parent / fewshot)
         if "answer_regex" in opts:
             opts["answer_regex"] = compile_answer_regex(opts["answer_regex"], f"suite file {p}: answer_regex")
         tasks.append(detect_task(path_, entry.get("name"), entry.get("type"), **opts))
@@ -97,10 +110,12 @@ def run_eval(
     cfg: EvalConfig,
     config: dict | None = None,
     force: bool = False,
+    suite_name: str = "centered",
 ) -> dict:
     """Evaluate `checkpoint` on `tasks`; write an eval artifact to `out`; returns its manifest.
 
-    The manifest's `stats.metrics` is `{task name: {metric: value}}`.
+    The manifest's `stats.metrics` is `{task name: {metric: value}}`; with tasks in a published layout,
+    `stats.suite` is their centred scores and mean (`llmkit.eval_suites.suite_summary`), named `suite_name`.
     """
     from llmkit.checkpoint import load_model
 
@@ -115,7 +130,11 @@ def run_eval(
     names = [t.name for t in tasks]
     if len(set(names)) != len(names):
         raise UserError(f"task names must be unique (got {', '.join(names)}); name them in a --suite file")
+    if cfg.index is None and any(t.type == "retrieval" for t in tasks):
+        raise UserError("a retrieval task (questions with gold doc_id/passage_id) needs --retrieve INDEX")
     model, tokenizer, ckpt = load_model(checkpoint, device=cfg.device)
+    if cfg.toolbox is not None:
+        tokenizer.require_tools()
     rm = rm_tokenizer = baseline = None
     if cfg.baseline is not None and cfg.reward_model is None:
         raise UserError("--baseline needs --reward-model: the win rate compares reward-model scores")
@@ -137,12 +156,13 @@ def run_eval(
     inputs = [
         ckpt.path,
         *(t.path for t in tasks),
-        *(p for p in (cfg.reward_model, cfg.baseline) if p is not None),
+        *(p for p in (cfg.reward_model, cfg.baseline, cfg.retrieve) if p is not None),
     ]
     with ArtifactWriter(out, kind="eval", stage="eval", config=config or {}, inputs=inputs, force=force) as w:
         with ParquetPartWriter(w.part_path(0, "examples")) as ex_part:
             for task in tasks:
-                metrics, examples = EVALUATORS[task.type](model, tokenizer, task, cfg)
+                evaluate = evaluate_imported if task.type == "imported" else EVALUATORS[task.type]
+                metrics, examples = evaluate(model, tokenizer, task, cfg)
                 results[task.name] = metrics
                 ex_part.write([{"task": task.name, **e} for e in examples])
                 if rm is not None and task.type == "exact_match":
@@ -159,9 +179,10 @@ def run_eval(
         ]
         with ParquetPartWriter(w.part_path(0)) as part:
             part.write(rows)
+        suite = suite_summary(suite_name, results) if any("centered" in m for m in results.values()) else None
         return w.commit(
             counts={"tasks": len(tasks), "metrics": len(rows)},
-            stats={"metrics": results, "checkpoint": str(ckpt.path)},
+            stats={"metrics": results, "checkpoint": str(ckpt.path)} | ({"suite": suite} if suite else {}),
         )
 
 

@@ -13,6 +13,9 @@ examples)` in `EVALUATORS`; the stage that picks the tasks and writes the artifa
   gsm8k-style reference, `reasoning ... #### 42`, is reduced to what follows `#### `). With
   `--reward-model`, also the mean reward of the answers and, with `--baseline CKPT`, the baseline's
   mean reward and the win rate.
+- `retrieval`: JSONL rows `{"question", "doc_id"}` (or `passage_id`; one id or a list) searched in
+  the `--retrieve` index: recall@1/5/10/k and MRR. With `--retrieve`, `exact_match` tasks run twice,
+  with the passages in the context and without, and report both.
 
 Each example row is `{prompt, response, target, score}`, so failures can be read.
 """
@@ -30,10 +33,13 @@ import torch
 from llmkit.answers import exact_match, reference_answer
 from llmkit.artifacts import open_artifact
 from llmkit.engine import reward_scores, token_logprobs
+from llmkit.defaults import stage_default
 from llmkit.errors import UserError
 from llmkit.parquet import iter_rows, parquet_files
+from llmkit.retrieval import DEFAULT_RETRIEVE_K, Index, ground, open_index, retrieval_metrics, retrieval_ranks
+from llmkit.tools import ToolBox, load_toolbox
 
-TASK_TYPES = ("lm", "multiple_choice", "exact_match")
+TASK_TYPES = ("lm", "multiple_choice", "exact_match", "retrieval")
 
 
 @dataclass
@@ -53,9 +59,22 @@ class EvalConfig:
     device: str = "auto"
     reward_model: str | Path | None = None  # with it, prompt tasks also report mean reward and win rate
     baseline: str | Path | None = None  # the checkpoint whose answers the win rate compares against
+    num_fewshot: int = 0  # tasks in a published layout (llmkit.eval_suites) that set no count of their own
+    fewshot_seed: int = 1234  # lm-evaluation-harness's few-shot sampler seed
+    retrieve: str | Path | None = None  # an index: exact match runs with and without it; retrieval tasks search it
+    retrieve_k: int = DEFAULT_RETRIEVE_K
+    tools: str | None = None  # --tools: exact-match answers may call them (llmkit/tools.py)
+    max_tool_calls: int = stage_default("tools", "max_tool_calls")
+    index: Index | None = field(default=None, init=False, repr=False)
+    toolbox: ToolBox | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self):
         self.answer_regex = compile_answer_regex(self.answer_regex, "--answer-regex")
+        self.toolbox = load_toolbox(self.tools)  # a bad --tools fails before any model loads
+        if self.retrieve is not None:  # opened here, so a missing or corrupt index fails before any model loads
+            if self.retrieve_k < 1:
+                raise UserError(f"--retrieve-k must be at least 1 (got {self.retrieve_k})")
+            self.index = open_index(self.retrieve)
 
 
 def compile_answer_regex(pattern: str | re.Pattern | None, where: str) -> re.Pattern | None:
@@ -243,8 +262,44 @@ def eval_exact_match(model, tokenizer, task: Task, cfg: EvalConfig):
     if not rows:
         raise UserError(f"task {task.path} has no rows")
     regex = task.options.get("answer_regex", cfg.answer_regex)
-    accuracy, examples = exact_match(model, tokenizer, rows, cfg.max_new_tokens, cfg.batch_size, regex)
-    return {"exact_match": accuracy, "examples": len(examples)}, examples
+    tools = dict(tools=cfg.toolbox, max_tool_calls=cfg.max_tool_calls)
+    accuracy, examples = exact_match(model, tokenizer, rows, cfg.max_new_tokens, cfg.batch_size, regex, **tools)
+    if cfg.index is None:
+        return {"exact_match": accuracy, "examples": len(examples)}, examples
+    # The same questions again with their passages in the context: both scores in one artifact.
+    grounded, _ = ground(cfg.index, [messages for messages, _ in rows], cfg.retrieve_k)
+    grounded_rows = [(messages, target) for messages, (_, target) in zip(grounded, rows, strict=True)]
+    with_retrieval, grounded_examples = exact_match(
+        model, tokenizer, grounded_rows, cfg.max_new_tokens, cfg.batch_size, regex, **tools
+    )
+    metrics = {"exact_match": with_retrieval, "exact_match_without_retrieval": accuracy, "examples": len(rows)}
+    closed_book = [{**e, "task": f"{task.name}:without-retrieval"} for e in examples]
+    return metrics, grounded_examples + closed_book
+
+
+def eval_retrieval(model, tokenizer, task: Task, cfg: EvalConfig):
+    """recall@k and MRR of the --retrieve index on JSONL rows {question (or query), doc_id or passage_id}
+    (a gold id or a list of them); a question's first gold passage is looked for in the top 10 hits (or
+    the top --retrieve-k if larger)."""
+    questions, gold = [], []
+    for i, row in enumerate(read_jsonl(task.path, limit=cfg.max_examples)):
+        query, key = row.get("question", row.get("query")), "doc_id" if "doc_id" in row else "passage_id"
+        ids = row.get(key)
+        ids = [ids] if isinstance(ids, str) else ids
+        if not isinstance(query, str) or not isinstance(ids, list) or not ids:
+            raise UserError(f"{task.path}: row {i + 1} needs a question and a gold doc_id or passage_id")
+        questions.append(query)
+        gold.append((key, {str(x) for x in ids}))
+    if not questions:
+        raise UserError(f"task file {task.path} has no rows")
+    ks = tuple(sorted({1, 5, 10, cfg.retrieve_k}))
+    ranks, hits = retrieval_ranks(cfg.index, questions, gold, depth=max(ks))
+    examples = [
+        {"prompt": q, "response": " ".join(getattr(h, key) for h in found[: cfg.retrieve_k]),
+         "target": " ".join(sorted(ids)), "score": float(r is not None and r <= cfg.retrieve_k)}
+        for q, (key, ids), found, r in zip(questions, gold, hits, ranks, strict=True)
+    ]  # fmt: skip
+    return {**retrieval_metrics(ranks, ks), "examples": len(examples)}, examples
 
 
 def reward_comparison(rm, rm_tokenizer, tokenizer, baseline, rows, examples: list[dict], cfg: EvalConfig):
@@ -285,4 +340,5 @@ def reward_comparison(rm, rm_tokenizer, tokenizer, baseline, rows, examples: lis
     return metrics, out
 
 
-EVALUATORS = {"lm": eval_lm, "multiple_choice": eval_multiple_choice, "exact_match": eval_exact_match}
+EVALUATORS = {"lm": eval_lm, "multiple_choice": eval_multiple_choice, "exact_match": eval_exact_match,
+              "retrieval": eval_retrieval}  # fmt: skip

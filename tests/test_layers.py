@@ -46,6 +46,11 @@ FORBIDDEN = {
                     "llmkit.engine", "llmkit.checkpoint", "llmkit.model", "llmkit.device"),
     # the task runners sit below the eval stage
     "llmkit.eval_tasks": ("llmkit.cli", "llmkit.train", "llmkit.generate", "llmkit.eval"),
+    # published task layouts: plain rows, read by eval and by data/decontaminate alike
+    "llmkit.task_layouts": ("llmkit.cli", "llmkit.train", "llmkit.generate", "llmkit.eval", "llmkit.eval_tasks",
+                            "llmkit.eval_suites", "llmkit.engine", "llmkit.checkpoint", "llmkit.model",
+                            "llmkit.data", "torch"),
+    "llmkit.eval_suites": ("llmkit.cli", "llmkit.train", "llmkit.generate", "llmkit.eval"),
     "llmkit.eval": ("llmkit.cli", "llmkit.train", "llmkit.generate"),
     "llmkit.generate": ("llmkit.cli", "llmkit.train", "llmkit.eval", "llmkit.eval_tasks", "llmkit.serve"),
     # continuous batching sits beside the engine; the server and its API shapes above it
@@ -53,6 +58,9 @@ FORBIDDEN = {
                        "llmkit.checkpoint", "llmkit.data", "llmkit.serve", "llmkit.openai_api"),
     "llmkit.openai_api": ("llmkit.",),  # request and response shapes only
     "llmkit.serve": ("llmkit.cli", "llmkit.train", "llmkit.eval", "llmkit.eval_tasks"),
+    # retrieval sits beside the engine: stages (generate, eval, the index build) use it, never the reverse
+    "llmkit.retrieval": ("llmkit.cli", "llmkit.train", "llmkit.eval", "llmkit.eval_tasks", "llmkit.generate",
+                         "llmkit.engine", "llmkit.checkpoint", "llmkit.model", "llmkit.data", "llmkit.serve"),
 }  # fmt: skip
 
 
@@ -115,7 +123,7 @@ def cli_defaults(command: str) -> dict:
     return {p.name: p.default for p in click_command.params}
 
 
-@pytest.mark.parametrize("stage", sorted(set(STAGE_DEFAULTS) - {"serve", "export"}))
+@pytest.mark.parametrize("stage", sorted(set(STAGE_DEFAULTS) - {"serve", "export", "index", "retrieval"}))  # index, retrieval: test_retrieval.py
 def test_cli_and_library_read_the_same_stage_defaults(stage):
     """`llmkit X --help` shows, and `run_X()` uses, the one table's values."""
     from llmkit.train import dpo, grpo, ppo, pretrain, reward, sft
