@@ -180,7 +180,7 @@ def test_large_records_and_decompression_bombs_are_skipped_in_bounded_memory(tmp
         "out": str(tmp_path / "p"),
         "rejected": str(tmp_path / "r.parquet"),
         "max_record_bytes": 10 * 1024 * 1024,
-        "pages_per_part": 2000,
+        "pages_per_part": 250,
     }
     tracemalloc.start()
     result = crawl_shard(task)
@@ -204,10 +204,16 @@ def test_truncated_not_warc_and_empty_sources_are_counted_and_good_records_kept(
     not_warc.write_text("this is not a WARC file\n")
     empty = tmp_path / "empty.warc.gz"
     empty.write_bytes(b"")
-    stats = run_crawl([str(truncated), str(not_warc), str(empty)], tmp_path / "pages", workers=1)
+    sources = [str(truncated), str(not_warc), str(empty)]
+    stats = run_crawl(sources, tmp_path / "pages", workers=1, allow_empty=True)
     assert stats["pages"] == 2  # the two records before the cut
     assert stats["source_errors"] == {"truncated": 1, "not_warc": 1, "empty": 1}
     assert set(stats["sources_with_errors"]) == {str(truncated), str(not_warc), str(empty)}
+    # the loud funnel: the two sources that gave nothing are named (without --allow-empty: exit 3)
+    assert [(s["source"], s["top_reason"]) for s in stats["lost_sources"]] == [
+        (str(not_warc), "not_warc"),
+        (str(empty), "empty"),
+    ]
 
 
 def crawl_source(tmp_path: Path, source: Path, name: str) -> tuple[dict, list[tuple[str, str]]]:
@@ -218,7 +224,7 @@ def crawl_source(tmp_path: Path, source: Path, name: str) -> tuple[dict, list[tu
         "out": str(tmp_path / name),
         "rejected": str(tmp_path / f"{name}-rejected.parquet"),
         "max_record_bytes": 10 * 1024 * 1024,
-        "pages_per_part": 2000,
+        "pages_per_part": 250,
     }
     result = crawl_shard(task)
     return result, [

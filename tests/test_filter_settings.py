@@ -85,7 +85,8 @@ def test_a_new_filter_is_one_class_and_gets_its_option(tmp_path, with_shouting_f
 
     rows = [*stage_rows(), {"id": "loud", "url": "http://news.example/c", "text": "STOP THE PRESSES NOW"}]
     src = make_docs(tmp_path, rows)
-    args = ["filter", str(src), "-o", str(tmp_path / "kept"), "-w", "1", "--filters", "shouting,language"]
+    args = ["filter", str(src), "-o", str(tmp_path / "kept"), "-w", "1", "--filters", "shouting,language",
+            "--allow-empty"]  # some sources lose every document here
     r = runner.invoke(cli.app, [*args, "--max-upper-ratio", "0.6"])
     assert r.exit_code == 0, r.output
     manifest = json.loads((tmp_path / "kept/manifest.json").read_text())
@@ -105,7 +106,7 @@ def test_config_file_sets_derived_options_by_flag_or_field_name(tmp_path):
     r = run_cli("--config", config, "filter", src, "-o", tmp_path / "kept", cwd=tmp_path)
     assert_one_line_error(r, "unknown option 'no-c4' in [filter]", "min-doc-words", "dup-para-frac")
     config.write_text('[filter]\nmin_doc_words = 5\ndup-para-frac = 0.5\nlanguages = "en,de"\n')
-    r = run_cli("--config", config, "filter", src, "-o", tmp_path / "kept", "-w", "1", "--min-doc-words", "7")
+    r = run_cli("--config", config, "filter", src, "-o", tmp_path / "kept", "-w", "1", "--min-doc-words", "7", "--allow-empty")
     assert r.returncode == 0, r.stderr
     settings = json.loads((tmp_path / "kept/manifest.json").read_text())["config"]["settings"]
     assert settings["gopher_quality"]["min_doc_words"] == 7  # the flag overrides the config file

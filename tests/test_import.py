@@ -111,9 +111,9 @@ def test_bad_rows_are_rejected_with_reasons_and_never_stop_the_import(tmp_path):
     assert [r["reason"] for r in rejected] == [
         "json:invalid",
         "json:not_an_object",
-        "messages:bad_role wizard",
+        "messages:bad_role wizard (message 1)",
         "messages:no_assistant_turn",
-        "messages:not_a_non_empty_list",
+        "messages:empty",
     ]
     assert rejected[0]["raw"] == "{not json"
     assert manifest["stats"]["funnel"][0]["removed"]["json:invalid"] == 1

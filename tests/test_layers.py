@@ -33,6 +33,10 @@ FORBIDDEN = {
     "llmkit.parquet": ("llmkit.cli", "llmkit.train", "llmkit.eval", "llmkit.eval_tasks", "llmkit.generate",
                        "llmkit.engine", "llmkit.checkpoint", "llmkit.model", "llmkit.data",
                        "llmkit.tokenizer", "llmkit.artifacts", "llmkit.checkpoint_files"),
+    # opening users' text files (compression, BOM) sits at the bottom, beside Parquet parts
+    "llmkit.textfiles": ("llmkit.cli", "llmkit.train", "llmkit.eval", "llmkit.eval_tasks", "llmkit.generate",
+                         "llmkit.engine", "llmkit.checkpoint", "llmkit.model", "llmkit.data",
+                         "llmkit.tokenizer", "llmkit.artifacts", "llmkit.parquet", "llmkit.tokenize"),
     "llmkit.checkpoint_files": ("llmkit.cli", "llmkit.train", "llmkit.eval", "llmkit.eval_tasks",
                                 "llmkit.generate", "llmkit.engine", "llmkit.checkpoint", "llmkit.model",
                                 "llmkit.data", "llmkit.tokenizer"),

@@ -29,9 +29,11 @@ import pyarrow as pa
 
 from llmkit.artifacts import ArtifactWriter
 from llmkit.data.executor import merge_counts, run_shards
+from llmkit.data.loud_funnel import DEFAULT_MAX_REJECT_FRACTION, check_fraction, lost_sources, report_lost
 from llmkit.data.shards import funnel
 from llmkit.data.warc import (
     SourceDamage,
+    WarcioWarnings,
     archive_records,
     at_end,
     cut_off,
@@ -40,13 +42,16 @@ from llmkit.data.warc import (
     http_status,
     read_payload,
     sniff_html,
+    with_warc_headers,
 )
 from llmkit.data.warc_sources import DEFAULT_CC_BASE_URL, open_source, resolve_sources
 from llmkit.errors import UserError
 from llmkit.parquet import ParquetPartWriter
 
 DEFAULT_MAX_RECORD_BYTES = 10 * 1024 * 1024
-DEFAULT_PAGES_PER_PART = 2000
+# Small enough that a single ~1,000-page WARC (a Common Crawl segment is ~30,000) already gives
+# extract and filter several parts to share among workers; large enough that parts stay few.
+DEFAULT_PAGES_PER_PART = 250
 
 PAGES_SCHEMA = pa.schema(
     [
@@ -115,13 +120,18 @@ class _SourceTally:
     errors: Counter = field(default_factory=Counter)
     details: list[str] = field(default_factory=list)
     pages: int = 0
+    # bodies stored already decoded under their original Content-Encoding header (kept as they are)
+    encoding_mismatches: int = 0
+    warcio_warnings: Counter = field(default_factory=Counter)
 
     def damaged(self, kind: str, detail: str) -> None:
         self.errors[kind] = 1
         self.details.append(f"{kind}: {detail.strip()[:200]}")
 
 
-def _decode_response(record, record_id: str, source: str, max_bytes: int) -> tuple[dict, str | None]:
+def _decode_response(
+    record, record_id: str, source: str, max_bytes: int, tally: _SourceTally
+) -> tuple[dict, str | None]:
     """One response record as a pages row, and why it is rejected: None for an HTML page, whose
     `status`, `html` and `charset` are then filled in. The payload is not read when the headers
     already say that the response is no HTML page."""
@@ -151,7 +161,8 @@ def _decode_response(record, record_id: str, source: str, max_bytes: int) -> tup
     if html_type is False:  # decided from the headers: the payload is never read
         return row, f"crawl:not_html {(http_type or identified).split(';')[0].strip()}"
     try:
-        payload = read_payload(record, max_bytes)
+        payload, mismatch = read_payload(record, max_bytes)
+        tally.encoding_mismatches += mismatch
     except EOFError:
         return row, "crawl:truncated_record 1"  # counted as a source error by _read_records
     except (OSError, zlib.error, ValueError) as e:
@@ -180,33 +191,46 @@ def _read_records(source: str, tally: _SourceTally, on_response) -> None:
     records = tally.records
     stream = open_source(source)
     archive, warc_records = archive_records(stream)
-    try:
-        for record in warc_records:
-            if record.format != "warc":  # warcio also reads ARC, which takes many a text line
-                raise SourceDamage(f"not a WARC record (looks like {record.format.upper()})")
-            records[record.rec_type] += 1
-            record_id = record.rec_headers.get_header("WARC-Record-ID") or f"{source}#{records['response']}"
-            if record.rec_type == "response":
-                on_response(record, record_id)
-            # every record is read to its end here (warcio would do it anyway), so a cut-off
-            # request or metadata record is noticed as surely as a cut-off response
-            if problem := cut_off(record):
+    with WarcioWarnings() as warnings:
+        is_arc = False
+        try:
+            for record in warc_records:
+                # warcio reads ARC files too, but takes many a text line for an ARC record: an ARC
+                # source is one that starts with ARC's file header (filedesc://)
+                if record.format == "arc" and not records.total():
+                    is_arc = record.rec_type == "arc_header"
+                if record.format == "arc" and is_arc:
+                    with_warc_headers(record, records.total())
+                elif record.format != "warc":
+                    raise SourceDamage(f"not a WARC record (looks like {record.format.upper()})")
+                records[record.rec_type] += 1
+                record_id = (
+                    record.rec_headers.get_header("WARC-Record-ID") or f"{source}#{records['response']}"
+                )
+                if record.rec_type == "response":
+                    on_response(record, record_id)
+                # every record is read to its end here (warcio would do it anyway), so a cut-off
+                # request or metadata record is noticed as surely as a cut-off response
+                if problem := cut_off(record):
+                    kind = "truncated" if at_end(archive, stream) else "bad_record"
+                    tally.damaged(kind, f"{record.rec_type or 'untyped'} record {record_id} {problem}")
+            if archive.cut and not tally.errors:  # not noticed in a record already
+                tally.damaged("truncated", archive.cut)
+        except SourceDamage as e:
+            if not records.total() and (e.__cause__ is None or isinstance(e.__cause__, ArchiveLoadFailed)):
+                tally.damaged("not_warc", str(e))
+            else:
                 kind = "truncated" if at_end(archive, stream) else "bad_record"
-                tally.damaged(kind, f"{record.rec_type or 'untyped'} record {record_id} {problem}")
-        if archive.cut and not tally.errors:  # not noticed in a record already
-            tally.damaged("truncated", archive.cut)
-    except SourceDamage as e:
-        if not records.total() and (e.__cause__ is None or isinstance(e.__cause__, ArchiveLoadFailed)):
-            tally.damaged("not_warc", str(e))
-        else:
-            kind = "truncated" if at_end(archive, stream) else "bad_record"
-            cause = f"{type(e.__cause__).__name__}: " if e.__cause__ is not None else ""
-            tally.damaged(kind, f"{cause}{e} (after {records.total()} records)")
-    except (OSError, EOFError, zlib.error, http.client.HTTPException, ValueError) as e:
-        # a cut-off download or a damaged gzip member while reading a record's payload
-        tally.damaged("truncated", f"{type(e).__name__}: {e}")
-    finally:
-        stream.close()
+                cause = f"{type(e.__cause__).__name__}: " if e.__cause__ is not None else ""
+                tally.damaged(kind, f"{cause}{e} (after {records.total()} records)")
+        except (OSError, EOFError, zlib.error, http.client.HTTPException, ValueError) as e:
+            # a cut-off download or a damaged gzip member while reading a record's payload
+            tally.damaged("truncated", f"{type(e).__name__}: {e}")
+        finally:
+            stream.close()
+    tally.warcio_warnings.update(warnings.counts)
+    if summary := warnings.summary():
+        tally.details.append(summary)
 
 
 def crawl_shard(task: dict) -> dict:
@@ -226,7 +250,7 @@ def crawl_shard(task: dict) -> dict:
     ):
 
         def write_response(record, record_id: str) -> None:
-            row, reason = _decode_response(record, record_id, source, max_bytes)
+            row, reason = _decode_response(record, record_id, source, max_bytes, tally)
             if reason is None:
                 pages.write(row)
                 tally.pages += 1
@@ -244,6 +268,8 @@ def crawl_shard(task: dict) -> dict:
             "out": tally.pages,
             "removed": dict(tally.removed),
             "source_errors": dict(tally.errors),
+            "content_encoding_mismatch": tally.encoding_mismatches,
+            "warcio_warnings": tally.warcio_warnings.total(),
         },
         "source": source,
         "parts": pages.paths,
@@ -270,20 +296,30 @@ def run_crawl(
     executor: str = "local",
     ray_address: str | None = None,
     force: bool = False,
+    max_reject_fraction: float = DEFAULT_MAX_REJECT_FRACTION,
+    allow_empty: bool = False,
 ) -> dict:
-    """Crawl WARC sources into a `pages` artifact at `out_dir`; returns the manifest stats.
+    """Crawl WARC (or ARC) sources into a `pages` artifact at `out_dir`; returns the manifest stats.
 
-    `inputs`: local WARC/WARC.gz paths, folders, globs and http(s) URLs. `max_record_bytes` caps the
-    payload bytes read per record. A source's pages are split into parts of `pages_per_part`, so
-    the later stages run one big WARC on several workers; parts are numbered in source order.
-    Exits with a UserError when no source yielded any record.
+    `inputs`: local WARC/WARC.gz/ARC/ARC.gz paths, folders, globs and http(s) URLs. `max_record_bytes`
+    caps the payload bytes read per record. A source's pages are split into parts of `pages_per_part`,
+    so the later stages run one big WARC on several workers; parts are numbered in source order.
+    Exits with a UserError when no source yielded any record. A source that gives no page, or loses
+    more than `max_reject_fraction` of its responses, is warned about after the artifact is written,
+    and ends in SourcesLost (exit 3) unless `allow_empty`.
     """
+    check_fraction(max_reject_fraction)
     if max_record_bytes < 1:
         raise UserError(f"--max-record-bytes must be greater than 0 (got {max_record_bytes})")
     if pages_per_part < 1:
         raise UserError(f"--pages-per-part must be greater than 0 (got {pages_per_part})")
     sources = resolve_sources(inputs, cc_crawl, cc_files, cc_base_url)
-    config = {**(config or {}), "sources": sources, "pages_per_part": pages_per_part}
+    config = {
+        **(config or {}),
+        "sources": sources,
+        "pages_per_part": pages_per_part,
+        "max_reject_fraction": max_reject_fraction,
+    }
     with ArtifactWriter(
         out_dir, kind="pages", stage="crawl", config=config, inputs=sources, force=force
     ) as w:
@@ -312,6 +348,8 @@ def run_crawl(
             bad = ", ".join(f"{r['source']} ({'/'.join(r['errors']) or 'empty'})" for r in results)
             raise UserError(f"no WARC records could be read from {bad}")
         removed = dict(sorted(counts.get("removed", {}).items(), key=lambda kv: (-kv[1], kv[0])))
+        per_source = {r["source"]: {**r["counts"], "errors": r["counts"]["source_errors"]} for r in results}
+        lost = lost_sources(per_source, max_reject_fraction)
         stats = {
             "funnel": funnel(["crawl"], counts.get("in", 0), removed),
             "removed": removed,
@@ -319,6 +357,11 @@ def run_crawl(
             "source_errors": counts.get("source_errors", {}),
             "sources_with_errors": {r["source"]: r["details"] or r["errors"] for r in results if r["errors"]},
             "pages": counts.get("out", 0),
+            "content_encoding_mismatch": counts.get("content_encoding_mismatch", 0),
+            "warcio_warnings": {
+                r["source"]: r["counts"]["warcio_warnings"] for r in results if r["counts"]["warcio_warnings"]
+            },
+            "lost_sources": lost,
             "seconds": round(seconds, 3),
             "pages_per_s": round(counts.get("out", 0) / seconds, 1) if seconds > 0 else None,
         }
@@ -331,4 +374,5 @@ def run_crawl(
             },
             stats=stats,
         )
+    report_lost(lost, "crawl", out_dir, "pages", allow_empty)
     return stats

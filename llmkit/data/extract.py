@@ -144,6 +144,8 @@ def run_extract(
     executor: str = "local",
     ray_address: str | None = None,
     force: bool = False,
+    max_reject_fraction: float = 1.0,
+    allow_empty: bool = False,
 ) -> dict:
     """Extract main text from `pages` artifacts into a `docs` artifact; returns the manifest stats.
 
@@ -167,4 +169,6 @@ def run_extract(
         executor=executor,
         ray_address=ray_address,
         force=force,
+        max_reject_fraction=max_reject_fraction,
+        allow_empty=allow_empty,
     )

@@ -261,6 +261,8 @@ def run_filter(
     executor: str = "local",
     ray_address: str | None = None,
     force: bool = False,
+    max_reject_fraction: float = 1.0,
+    allow_empty: bool = False,
 ) -> dict:
     """Filter `docs` artifacts through the chain `filters` into a `docs` artifact; returns the stats.
 
@@ -284,5 +286,7 @@ def run_filter(
         executor=executor,
         ray_address=ray_address,
         force=force,
+        max_reject_fraction=max_reject_fraction,
+        allow_empty=allow_empty,
         require_output=True,
     )

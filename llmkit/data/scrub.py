@@ -23,17 +23,24 @@ from llmkit.errors import UserError
 PLACEHOLDERS = {"email": "<EMAIL>", "card": "<CARD>", "ip": "<IP>", "phone": "<PHONE>"}
 
 EMAIL = re.compile(r"\b[A-Za-z0-9._%+\-]+@(?:[A-Za-z0-9\-]+\.)+[A-Za-z]{2,}\b")
-# 13-19 digits, optionally grouped by single spaces or dashes (4-4-4-4, 4-6-5, ...)
-CARD = re.compile(r"(?<![\d\-])\d(?:[ \-]?\d){12,18}(?![\d\-])")
+# 13-19 digits, optionally grouped by single spaces or dashes (4-4-4-4, 4-6-5, ...); never after a
+# `+`, which starts an international phone number
+CARD = re.compile(r"(?<![\d\-+])\d(?:[ \-]?\d){12,18}(?![\d\-])")
 # not inside a longer dotted number (1.2.3.4.5 is a version), but a sentence's full stop may follow
 IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?!\.?\d)")
 DOTTED_QUAD = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
 IPV6 = re.compile(r"(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![0-9A-Fa-f:])")
-# +country code, optional area code in parentheses, then groups split by space, dot or dash, not
-# starting inside a dotted number; the digit count is checked separately (7-15, ITU E.164).
+# A whole number-like token: an optional +, digit groups joined by one space, dot or dash, and
+# parenthesised groups such as (555) or the (0) trunk of "+44 (0)20 ...". It never starts inside a
+# word, number, price or code (ORD-2024-..., v1.2.3, $1 299) and never stops short of a longer
+# token, so a phone number is replaced whole (trunk and country code included) or not at all, and
+# `_is_phone` decides on the whole token.
 PHONE = re.compile(
-    r"(?<![\w+])(?<!\d\.)(?:\+\d{1,3}[ .\-]?(?:\(\d{1,4}\)|\d{1,4})|\(\d{1,4}\)|\d{2,4})(?:[ .\-]\d{2,4}){1,4}(?![\w\-])"
+    r"(?<![\w.\-/#$€£+,:])(?<!\d )"
+    r"(?:\+ ?)?(?:\(\d{1,4}\) ?)?\d+(?:(?:[ .\-]| ?\(\d{1,4}\) ?)\d+)*"
+    r"(?![\w\-/:]|[ .,\-]\d| ?[€$£%])"
 )
+_DATE = re.compile(r"\d{4}[.\-]\d{1,2}[.\-]\d{1,2}|\d{1,2}[.\-]\d{1,2}[.\-]\d{4}")
 
 
 def luhn_ok(digits: str) -> bool:
@@ -65,15 +72,39 @@ def _is_card(candidate: str) -> bool:
 
 
 def _is_phone(candidate: str) -> bool:
-    """7-15 digits (ITU E.164) with a leading + or an area code in parentheses, or else 9+ digits in
-    3+ groups: dates (2024-01-15), year ranges and version numbers have fewer digits or groups.
-    A dotted quad is an IPv4 address (a private one is left alone), never a phone number."""
-    if DOTTED_QUAD.fullmatch(candidate):
+    """Whether a whole number-like token (see PHONE) is a phone number.
+
+    - International (`+49 30 755318`, `+33 1 42 68 53 00`): 8-15 digits (ITU E.164).
+    - With a parenthesised area code or trunk (`(555) 123-4567`, `(0)20 7946 0958`): 7-15 digits in
+      3+ groups.
+    - National (`1-800-273-8255`, `020 7946 0958`, `01 42 68 53 00`, `07700 900 123`): 9-15 digits
+      in 3+ groups of 2-4 digits, one kind of separator throughout; the first group may be a 1-digit
+      trunk or, after a 0 trunk, 5 digits; the last has 3+ digits unless all groups have 2.
+
+    Left alone: dates, versions, ISBNs (a 1-digit or 5+-digit group in the middle), prices and
+    counts with thousands separators (every group after the first has 3 digits, and the first does
+    not start with a 0 trunk), runs of 4-digit numbers (years, rows, order numbers) and dotted quads
+    (IPv4 addresses; a private one is left alone)."""
+    if DOTTED_QUAD.fullmatch(candidate) or _DATE.search(candidate):
         return False
-    digits = sum(c.isdigit() for c in candidate)
-    if candidate.startswith("+") or "(" in candidate:
-        return 7 <= digits <= 15
-    return 9 <= digits <= 15 and len(re.split(r"[ .\-]+", candidate.strip())) >= 3
+    groups = re.findall(r"\d+", candidate)
+    digits = sum(map(len, groups))
+    if candidate.startswith("+"):
+        return 8 <= digits <= 15
+    if "(" in candidate:
+        return 7 <= digits <= 15 and len(groups) >= 3
+    separators = set(re.findall(r"[ .\-]", candidate))
+    first, rest = groups[0], groups[1:]
+    return (
+        9 <= digits <= 15
+        and len(groups) >= 3
+        and len(separators) == 1
+        and all(2 <= len(g) <= 4 for g in rest)
+        and (len(first) <= 4 or (first.startswith("0") and len(first) == 5))
+        and (len(rest[-1]) >= 3 or all(len(g) == 2 for g in groups))
+        and not (all(len(g) == 3 for g in rest) and not first.startswith("0"))  # 1 299 999 999
+        and not all(len(g) == 4 for g in groups)  # 2019 2020 2021, order numbers in 4-digit blocks
+    )
 
 
 def scrub_text(text: str) -> tuple[str, Counter]:
@@ -126,6 +157,8 @@ def run_scrub(
     executor: str = "local",
     ray_address: str | None = None,
     force: bool = False,
+    max_reject_fraction: float = 1.0,
+    allow_empty: bool = False,
 ) -> dict:
     """Replace PII in `docs` artifacts, writing a `docs` artifact; returns the manifest stats.
 
@@ -146,6 +179,8 @@ def run_scrub(
         executor=executor,
         ray_address=ray_address,
         force=force,
+        max_reject_fraction=max_reject_fraction,
+        allow_empty=allow_empty,
         extra_stats=lambda results: {"pii": _merged(r["counts"].get("pii", {}) for r in results)},
     )
 

@@ -27,6 +27,7 @@ import pyarrow as pa
 
 from llmkit.artifacts import ArtifactWriter, open_artifact
 from llmkit.data.executor import merge_counts, run_shards
+from llmkit.data.loud_funnel import DEFAULT_MAX_REJECT_FRACTION, check_fraction, lost_sources, report_lost
 from llmkit.errors import UserError
 from llmkit.parquet import ROWS_PER_GROUP, ParquetPartWriter, iter_batches, open_parquet
 
@@ -58,12 +59,15 @@ def split_part(
 
     `task` holds `input` (a Parquet file), `out` and `rejected` (the part paths to write). Rows are
     read `batch_size` at a time (smaller for big rows such as HTML pages, to bound memory).
-    Returns `{"counts": {"in": n, "out": n, "removed": {reason_key: n}}, "seconds": s}`.
+    Returns `{"counts": {"in": n, "out": n, "removed": {reason_key: n}, "sources": {source: {"in",
+    "out", "removed"}}}, "seconds": s}`: a row's source is its `source` column (the WARC it was
+    crawled from), else the input part, so the loud funnel can name a source that lost everything.
     """
     start = time.perf_counter()
     schema = output_schema(open_parquet(Path(task["input"])).schema_arrow, added_columns, drop)
     rejected_schema = schema.append(pa.field("reason", pa.string()))
     removed: Counter = Counter()
+    sources: dict[str, dict] = {}
     n_in = n_out = 0
     with (
         ParquetPartWriter(task["out"], schema=schema) as kept_part,
@@ -73,18 +77,24 @@ def split_part(
             kept, rejected = [], []
             for row in batch.to_pylist():
                 row, reason = row_fn(row)
+                tally = sources.setdefault(
+                    row.get("source") or task["input"], {"in": 0, "out": 0, "removed": {}}
+                )
+                tally["in"] += 1
                 if reason is None:
                     kept.append(row)
+                    tally["out"] += 1
                 else:
                     row["reason"] = reason
                     rejected.append(row)
                     removed[reason_key(reason)] += 1
+                    tally["removed"][reason_key(reason)] = tally["removed"].get(reason_key(reason), 0) + 1
             n_in += batch.num_rows
             n_out += len(kept)
             kept_part.write(kept)
             rejected_part.write(rejected)
     return {
-        "counts": {"in": n_in, "out": n_out, "removed": dict(removed)},
+        "counts": {"in": n_in, "out": n_out, "removed": dict(removed), "sources": sources},
         "seconds": time.perf_counter() - start,
     }
 
@@ -142,6 +152,8 @@ def run_docs_stage(
     force: bool = False,
     extra_stats: Callable[[list[dict]], dict] | None = None,
     require_output: bool = False,
+    max_reject_fraction: float = DEFAULT_MAX_REJECT_FRACTION,
+    allow_empty: bool = False,
 ) -> dict:
     """Run `shard_fn` on every input part and commit a `docs` artifact; returns the manifest stats.
 
@@ -149,7 +161,12 @@ def run_docs_stage(
     per name in `steps`), `removed` (counts per reason), `docs_in`, `docs_out`, `docs_per_s`, plus
     whatever `extra_stats(results)` adds. With `require_output`, a run that keeps no document is a
     UserError naming the reasons, and writes nothing (an empty artifact would only fail later).
+    A source (see `split_part`) that keeps nothing, or loses more than `max_reject_fraction` of its
+    documents, is warned about once the artifact is written; then SourcesLost (exit 3) unless
+    `allow_empty`.
     """
+    check_fraction(max_reject_fraction)
+    config = {**config, "max_reject_fraction": max_reject_fraction}
     parts = input_parts(inputs, input_kinds, required_columns)
     with ArtifactWriter(out_dir, kind="docs", stage=stage, config=config, inputs=inputs, force=force) as w:
         tasks = [
@@ -177,6 +194,7 @@ def run_docs_stage(
                 + (f" (removed: {reasons}{', ...' if len(removed) > 3 else ''})" if reasons else "")
                 + f"; nothing written to {out_dir}"
             )
+        lost = lost_sources(counts.get("sources", {}), max_reject_fraction)
         stats = {
             "funnel": funnel(steps, n_in, removed),
             "removed": removed,
@@ -185,6 +203,8 @@ def run_docs_stage(
             "seconds": round(seconds, 3),
             "docs_per_s": round(n_in / seconds, 1) if seconds > 0 else None,
             **(extra_stats(results) if extra_stats else {}),
+            "lost_sources": lost,
         }
         w.commit(counts={"rows": n_out, "rejected": n_in - n_out, "parts": len(parts)}, stats=stats)
+    report_lost(lost, stage, out_dir, "documents", allow_empty)
     return stats

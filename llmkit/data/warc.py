@@ -1,7 +1,8 @@
 """Reading WARC records without trusting them, for `llmkit crawl`.
 
-- Payloads: a response's HTTP payload is de-chunked and inflated in bounded steps (`read_payload`),
-  so neither a huge page nor a gzip bomb can take a worker's memory.
+- Payloads: a response's HTTP payload is de-chunked and inflated (gzip, deflate, brotli) in bounded
+  steps (`read_payload`), so neither a huge page nor a gzip bomb can take a worker's memory; a body
+  stored already decoded under its original Content-Encoding header is kept as it is, and counted.
 - HTML: whether a payload is HTML (its declared types, else a sniff of its first bytes), and its
   text decoded with the declared charset, then detection, then replacement characters.
 - Damage: whatever warcio raises on a cut-off or corrupt source becomes one `SourceDamage`, and a
@@ -12,8 +13,11 @@ from __future__ import annotations
 
 import codecs
 import http.client
+import importlib
 import re
+import sys
 import zlib
+from collections import Counter
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_:.\-]+)""", re.IGNORECASE)
@@ -88,8 +92,74 @@ def decode_html(payload: bytes, content_type: str = "") -> tuple[str, str]:
 # --------------------------------------------------------------------------------------- records
 
 
-def read_payload(record, limit: int) -> bytes | None:
-    """The record's HTTP payload, de-chunked and decompressed, or None if it exceeds `limit` bytes.
+class _Inflater:
+    """Undoes an HTTP Content-Encoding (gzip, deflate, br) with a bound on each step's output.
+
+    Archives often store a body that their crawler already decoded under the original
+    `Content-Encoding: gzip` header. So, as warcio's own reader does, a body whose first bytes cannot
+    be decoded (no gzip magic, or the decoder fails before producing anything) is kept as it is and
+    the record is counted as a `content_encoding_mismatch`.
+    """
+
+    def __init__(self, encoding: str):
+        self.encoding = encoding
+        self.mismatch = False
+        self._decoder = None  # made from the first bytes, when the body's real format is known
+        self._started = False
+
+    def _start(self, first: bytes):
+        if self.encoding == "br":
+            import brotli
+
+            return brotli.Decompressor()
+        if first.startswith(b"\x1f\x8b"):
+            return zlib.decompressobj(31)
+        if len(first) > 1 and first[0] & 0x0F == 8 and (first[0] << 8 | first[1]) % 31 == 0:
+            return zlib.decompressobj(15)  # a zlib stream, what "deflate" means in RFC 9110
+        if self.encoding == "deflate":
+            return zlib.decompressobj(-15)  # the raw deflate some servers send instead
+        return None  # "gzip" over bytes that are no gzip stream: already decoded
+
+    def feed(self, data: bytes, room: int) -> tuple[bytes, bytes]:
+        """(decoded output of at most about `room` bytes, input left over for the next call)."""
+        if not self._started:
+            self._started = True
+            self._decoder = self._start(data)
+            if self._decoder is None:
+                self.mismatch = True
+                return data, b""
+            try:
+                return self._step(data, room)
+            except Exception:  # zlib.error / brotli.error on the first bytes: never encoded
+                if data.startswith(b"\x1f\x8b"):
+                    raise  # a real gzip stream, damaged: a bad payload, not a mismatch
+                self.mismatch, self._decoder = True, None
+                return data, b""
+        if self._decoder is None:
+            return data, b""
+        return self._step(data, room)
+
+    def _step(self, data: bytes, room: int) -> tuple[bytes, bytes]:
+        decoder = self._decoder
+        if isinstance(decoder, _ZLIB):
+            if decoder.eof:
+                return b"", b""  # bytes after the stream's end are ignored, as browsers do
+            return decoder.decompress(data, room + 1), decoder.unconsumed_tail
+        # brotli takes all the input and holds back output beyond the limit; empty calls drain it
+        out = [decoder.process(data, output_buffer_limit=room + 1)]
+        produced = len(out[0])
+        while not decoder.can_accept_more_data() and produced <= room:
+            out.append(decoder.process(b"", output_buffer_limit=room + 1 - produced))
+            produced += len(out[-1])
+        return b"".join(out), b""
+
+
+_ZLIB = type(zlib.decompressobj())
+
+
+def read_payload(record, limit: int) -> tuple[bytes | None, bool]:
+    """The record's HTTP payload, de-chunked and decoded, or None if it exceeds `limit` bytes; and
+    whether its Content-Encoding did not match its bytes (the body was kept as it is).
 
     Reads and inflates in 64 KB steps with a bounded output size, so neither a huge page nor a
     gzip bomb (a small body that inflates to gigabytes) ever occupies more than about `limit`.
@@ -101,8 +171,10 @@ def read_payload(record, limit: int) -> bytes | None:
     if (headers.get_header("Transfer-Encoding") or "").lower().strip() == "chunked":
         stream = ChunkedDataReader(stream)
     encoding = (headers.get_header("Content-Encoding") or "identity").lower().strip()
-    if encoding in ("gzip", "x-gzip", "deflate"):
-        inflater = zlib.decompressobj(47)  # 32 + 15: accepts gzip and zlib headers
+    if encoding in ("gzip", "x-gzip"):
+        inflater = _Inflater("gzip")
+    elif encoding in ("deflate", "br"):
+        inflater = _Inflater(encoding)
     elif encoding in ("identity", "none", ""):
         inflater = None
     else:
@@ -116,17 +188,14 @@ def read_payload(record, limit: int) -> bytes | None:
             if inflater is None:
                 out, data = data, b""
             else:
-                out = inflater.decompress(data, limit + 1 - size)
-                data = inflater.unconsumed_tail
+                out, data = inflater.feed(data, limit - size)
             chunks.append(out)
             size += len(out)
             if size > limit:
-                return None
-            if inflater is not None and inflater.eof:
-                data = b""
+                return None, False
     if getattr(record.raw_stream, "limit", 0) > 0:  # EOF before the record's Content-Length: cut off
         raise EOFError(f"truncated, {record.raw_stream.limit} bytes missing")
-    return b"".join(chunks)
+    return b"".join(chunks), bool(inflater and inflater.mismatch)
 
 
 def http_status(record) -> int | None:
@@ -210,3 +279,68 @@ def cut_off(record) -> str | None:
     if getattr(stream, "limit", 0) > 0:
         return f"is cut off, {stream.limit} bytes missing"
     return None
+
+
+def with_warc_headers(record, n: int):
+    """An ARC record (the format before WARC) given the WARC headers the crawl reads: its URL, its
+    date in WARC's ISO form, and a stable record id (ARC has none) from its place in the file."""
+    headers = record.rec_headers
+    url, date = headers.get_header("uri") or "", headers.get_header("archive-date") or ""
+    if len(date) >= 14 and date[:14].isdigit():
+        date = f"{date[:4]}-{date[4:6]}-{date[6:8]}T{date[8:10]}:{date[10:12]}:{date[12:14]}Z"
+    headers.add_header("WARC-Target-URI", url)
+    headers.add_header("WARC-Date", date or None)
+    headers.add_header("WARC-Record-ID", f"<urn:arc:{n}:{url}>")
+    return record
+
+
+class _Sys:
+    """`sys` as warcio's modules see it while a source is read: stderr goes to a collector."""
+
+    def __init__(self, stderr):
+        self.stderr = stderr
+
+    def __getattr__(self, name):
+        return getattr(sys, name)
+
+
+class WarcioWarnings:
+    """What warcio writes on stderr (multi-line warnings about records not followed by blank lines,
+    gzip members it cannot inflate), counted by message instead of leaking around llmkit's output.
+
+        with WarcioWarnings() as warnings:
+            ...read records...
+        warnings.counts  # {"Record not followed by newline, perhaps Content-Length is invalid": 2}
+    """
+
+    _MODULES = ("warcio.archiveiterator", "warcio.bufferedreaders")  # the two that write to stderr
+
+    def __init__(self):
+        self.counts: Counter = Counter()
+
+    def write(self, text: str) -> int:
+        first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+        if first:
+            self.counts[re.sub(r"^(WARNING|ERROR):\s*", "", first)[:120]] += 1
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def __enter__(self) -> WarcioWarnings:
+        modules = [importlib.import_module(m) for m in self._MODULES]
+        self._saved = [(m, m.sys) for m in modules]
+        for m in modules:
+            m.sys = _Sys(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for module, saved in self._saved:
+            module.sys = saved
+
+    def summary(self) -> str | None:
+        """'warcio: 3 warnings (Record not followed by newline... 3)' or None."""
+        if not self.counts:
+            return None
+        listed = "; ".join(f"{message} ×{n}" for message, n in self.counts.most_common(3))
+        return f"warcio: {self.counts.total()} warning{'s' if self.counts.total() > 1 else ''} ({listed})"

@@ -18,6 +18,7 @@ from pathlib import Path
 from llmkit.errors import UserError
 
 DEFAULT_CC_BASE_URL = "https://data.commoncrawl.org"
+ARCHIVE_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz")  # what a folder given to crawl is read for
 HTTP_TIMEOUT_S = 60
 CC_CRAWL_ID = re.compile(r"^CC-MAIN-\d{4}-\d{2}$")
 # scheme://... : an input that names a URL scheme; only http(s) is read (no file://, ftp://, data:...)
@@ -48,9 +49,9 @@ def resolve_sources(
                 raise UserError(f"no file matches {item}")
             sources.extend(matches)
         elif Path(item).is_dir():
-            found = sorted(str(p) for p in Path(item).iterdir() if p.name.endswith((".warc", ".warc.gz")))
+            found = sorted(str(p) for p in Path(item).iterdir() if p.name.endswith(ARCHIVE_SUFFIXES))
             if not found:
-                raise UserError(f"{item} contains no .warc or .warc.gz files")
+                raise UserError(f"{item} contains no .warc, .warc.gz, .arc or .arc.gz files")
             sources.extend(found)
         elif Path(item).exists():
             sources.append(item)
