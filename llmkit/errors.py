@@ -11,6 +11,12 @@ class UserError(Exception):
     exit_code = 2
 
 
+class Terminated(BaseException):
+    """SIGTERM while training (a scheduler preempting the job): handled as Ctrl-C is (a step
+    checkpoint is saved for --resume), and the command exits 143, as a terminated process does.
+    Not a KeyboardInterrupt, which typer turns into exit 130 on its way out."""
+
+
 class SourcesLost(UserError):
     """A data stage finished, but a source lost all (or too many) of its records: exit status 3
     (`--allow-empty` accepts it). The output is written; the warnings name each source."""

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llmkit.errors import UserError
+from llmkit.textfiles import read_text
 
 ItemFn = Callable[[dict], dict]
 
@@ -188,7 +189,7 @@ def read_rows(path: str | Path, limit: int | None = None) -> list[dict]:
         except Exception as e:  # pyarrow raises several types for a file that is not Parquet
             raise UserError(f"{p} is not a readable Parquet file or folder: {e}") from e
         return rows[:limit]
-    text = p.read_text(encoding="utf-8-sig", errors="replace")
+    text = read_text(p, errors="replace")  # BOM dropped; .gz/.zst/.bz2/.xz decompressed (textfiles.py)
     if text.lstrip().startswith("["):
         try:
             rows = json.loads(text)

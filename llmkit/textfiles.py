@@ -29,12 +29,10 @@ MAGIC = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz", b"\x28\xb5
 
 
 def compression_of(path: str | Path) -> str | None:
-    """'gzip', 'bzip2', 'xz' or 'zstd' when the file starts with that format's magic bytes, else None."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(6)
-    except OSError as e:
-        raise UserError(f"cannot read {path}: {e.strerror or e}") from e
+    """'gzip', 'bzip2', 'xz' or 'zstd' when the file starts with that format's magic bytes, else None.
+    A missing or unreadable file raises OSError, which each caller words for its own option."""
+    with open(path, "rb") as f:
+        head = f.read(6)
     return next((name for magic, name in MAGIC.items() if head.startswith(magic)), None)
 
 
@@ -97,9 +95,3 @@ def read_text(path: str | Path, errors: str = "strict") -> str:
     """The whole file as text (see `open_text`)."""
     with open_text(path, errors=errors) as f:
         return f.read()
-
-
-def described(path: str | Path) -> str:
-    """'data.jsonl' or 'data.bin (gzip)': a file named with the compression found inside it."""
-    compression = compression_of(path)
-    return f"{path} ({compression})" if compression else str(path)

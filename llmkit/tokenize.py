@@ -23,6 +23,7 @@ from llmkit.artifacts import ArtifactWriter, open_artifact
 from llmkit.data.executor import default_workers, progress_bar
 from llmkit.errors import UserError
 from llmkit.parquet import ParquetPartWriter
+from llmkit.textfiles import open_text, read_text
 from llmkit.tokenizer import (
     MIN_VOCAB_SIZE,
     SPECIAL_TOKENS,
@@ -75,7 +76,7 @@ def iter_documents(
     path = Path(path)
     if _is_text_file(path):
         try:
-            text = path.read_text(encoding="utf-8")
+            text = read_text(path)  # BOM dropped; .gz/.zst/.bz2/.xz decompressed (textfiles.py)
         except UnicodeDecodeError as e:
             raise UserError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start})") from e
         cut = _tail_start(len(text), val_tail_fraction)
@@ -261,13 +262,14 @@ def _text_file_training_texts(
             n_chars -= len(piece)
             yield piece
 
-    # Text mode with universal newlines, as `Path.read_text` (and so `tokenize`) reads the file.
+    # Text mode with universal newlines and the BOM dropped, as `tokenize` reads the file; opened
+    # twice rather than rewound, since a compressed file's stream cannot seek (textfiles.py).
     try:
-        with open(path, encoding="utf-8") as f:
+        with open_text(path) as f:
             # no tail: nothing to place, so no counting pass
             n_chars = sum(map(len, pieces(f, math.inf))) if val_tail_fraction else math.inf
-            cut = _tail_start(n_chars, val_tail_fraction) if val_tail_fraction else n_chars
-            f.seek(0)
+        cut = _tail_start(n_chars, val_tail_fraction) if val_tail_fraction else n_chars
+        with open_text(path) as f:
             head = cut if max_chars is None else min(cut, max_chars)
             for piece in pieces(f, head):
                 read.chars += len(piece)
