@@ -72,7 +72,7 @@ distclean: clean
 # stage that died (no manifest) simply runs again. --force lets a re-run replace an older output.
 # Each stage also depends on a flags file holding its options, rewritten only when they change, so
 # changing one knob re-runs that stage and what depends on it, and nothing else.
-# Knobs: RUN, WARC (files or URLs) or CC_CRAWL + CC_FILES (+ CC_BASE_URL for a mirror), WORKERS, VOCAB, PRESET, STEPS, DEVICE, SFT_EPOCHS.
+# Knobs: RUN, WARC (files or URLs) or CC_CRAWL + CC_FILES (+ CC_BASE_URL for a mirror), WORKERS, VOCAB, PRESET, STEPS, DEVICE, SFT_EPOCHS, EVAL_TASKS.
 
 WARC       ?= $(sort $(wildcard sample_data/crawl/*.warc.gz))
 CC_CRAWL   ?=
@@ -134,8 +134,17 @@ $(RUN)/kept/manifest.json: $(RUN)/text/manifest.json $(FLAGS)/filter
 $(RUN)/unique/manifest.json: $(RUN)/kept/manifest.json $(FLAGS)/dedup
 	$(LLMKIT) dedup $(RUN)/kept -o $(RUN)/unique $(ARGS_dedup) --force
 
-$(RUN)/clean/manifest.json: $(RUN)/unique/manifest.json $(FLAGS)/scrub
-	$(LLMKIT) scrub $(RUN)/unique -o $(RUN)/clean $(ARGS_scrub) --force
+# With EVAL_TASKS (evaluation task files or folders of them), documents that contain one of their
+# questions are removed between dedup and scrub (13-gram overlap; see docs/eval-suites.md).
+EVAL_TASKS ?=
+ARGS_decontaminate = $(foreach t,$(EVAL_TASKS),--against $(t)) --workers $(WORKERS)
+SCRUB_INPUT := $(RUN)/$(if $(strip $(EVAL_TASKS)),decontaminated,unique)
+
+$(RUN)/decontaminated/manifest.json: $(RUN)/unique/manifest.json $(EVAL_TASKS) $(FLAGS)/decontaminate
+	$(LLMKIT) decontaminate $(RUN)/unique -o $(RUN)/decontaminated $(ARGS_decontaminate) --force
+
+$(RUN)/clean/manifest.json: $(SCRUB_INPUT)/manifest.json $(FLAGS)/scrub
+	$(LLMKIT) scrub $(SCRUB_INPUT) -o $(RUN)/clean $(ARGS_scrub) --force
 
 $(RUN)/tokenizer/manifest.json: $(RUN)/clean/manifest.json $(FLAGS)/tokenizer
 	$(LLMKIT) train-tokenizer $(RUN)/clean -o $(RUN)/tokenizer $(ARGS_tokenizer) --force

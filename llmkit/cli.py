@@ -25,7 +25,7 @@ from typer.core import TyperGroup
 
 from llmkit import __version__
 from llmkit.defaults import STAGE_DEFAULTS, stage_default
-from llmkit.errors import UserError
+from llmkit.errors import Terminated, UserError
 
 console = Console()
 err_console = Console(stderr=True)
@@ -276,6 +276,8 @@ def crawl(
         )
     for source, problems in stats["sources_with_errors"].items():
         console.print(f"[yellow]{escape(source)}[/]: {escape('; '.join(problems))}")
+    for source, line in stats["warcio_warnings"].items():
+        console.print(f"[yellow]{escape(source)}[/]: {escape(line)}")
 
 
 @app.command()
@@ -554,6 +556,60 @@ def dedup(
 
 
 # (end of data: dedup)
+
+# --------------------------------------------------------------------------------------- data: decontaminate
+
+
+@app.command()
+def decontaminate(
+    ctx: typer.Context,
+    inputs: DocsInputs,
+    out: Out,
+    against: Annotated[
+        list[Path],
+        typer.Option(
+            "--against",
+            help="Evaluation task files (a published layout or llmkit's own), or folders of them; repeatable.",
+            show_default=False,
+        ),
+    ],
+    ngram: Annotated[int, typer.Option("--ngram", help="Words per n-gram (13: GPT-3, lm-eval).")] = 13,
+    workers: Workers = None,
+    executor: Executor = "local",
+    ray_address: RayAddress = None,
+    force: Force = False,
+) -> None:
+    """Remove documents that share a word n-gram with an evaluation item (its question and answer).
+
+    Texts are normalised as dedup normalises them; removed documents go to rejected/ with the task and
+    the matched n-gram; the manifest counts them per task.
+
+    Example:
+
+        llmkit decontaminate runs/demo/unique --against data/eval -o runs/demo/decontaminated
+    """
+    from llmkit.data.decontaminate import run_decontaminate
+
+    check_positive(workers=workers)
+    stats = run_decontaminate(
+        inputs,
+        out,
+        against,
+        resolved_config(ctx),
+        ngram=ngram,
+        workers=workers,
+        executor=executor,
+        ray_address=ray_address,
+        force=force,
+    )
+    print_funnel(stats, out)
+    console.print(
+        "contaminated documents per task: "
+        + ", ".join(f"{task} {c['docs']:,} ({c['ngrams']:,} {ngram}-grams)" for task, c in stats["contamination"].items())
+    )
+
+
+# (end of data: decontaminate)
 
 # --------------------------------------------------------------------------------------- retrieval: index, search
 
@@ -1437,6 +1493,22 @@ Precision = Annotated[
 DataFormat = Annotated[
     str, typer.Option("--format", "-f", help="Format of a JSONL input (auto-detected; see `llmkit import`).")
 ]
+# LoRA (llmkit/lora.py): the five post-training commands' adapter options; off unless --lora-rank is given
+LoraRank = Annotated[
+    int | None,
+    typer.Option("--lora-rank", help="Train LoRA adapters of this rank instead of the whole model.", show_default=False),
+]
+LoraAlpha = Annotated[float, typer.Option("--lora-alpha", help="LoRA scale: updates are multiplied by alpha / rank.")]
+LoraDropout = Annotated[float, typer.Option("--lora-dropout", help="Dropout on the adapters' input.")]
+LoraTargets = Annotated[
+    str, typer.Option("--lora-targets", help="Comma-separated linear layers that get adapters (e.g. q_proj,v_proj,gate_proj).")
+]
+LoraSave = Annotated[
+    str,
+    typer.Option(
+        "--lora-save", help="merged: a plain checkpoint; adapter: only the adapters, loaded on top of the base."
+    ),
+]
 
 
 PrefsInput = Annotated[
@@ -1453,12 +1525,13 @@ TRAINING_OPTIONS = {
     "lr": Lr, "batch_size": BatchSize, "warmup_steps": WarmupSteps, "max_steps": MaxSteps, "max_time": MaxTime,
     "val_fraction": ValFraction, "eval_every": EvalEvery, "checkpoint_every": CheckpointEvery,
     "precision": Precision, "seed": Seed, "device": Device, "data_format": DataFormat, "nproc": Nproc,
-    "threads": Threads, "resume": Resume, "force": Force,
+    "threads": Threads, "resume": Resume, "force": Force, "lora_rank": LoraRank, "lora_alpha": LoraAlpha,
+    "lora_dropout": LoraDropout, "lora_targets": LoraTargets, "lora_save": LoraSave,
 }  # fmt: skip
 # Defaults of the shared options that are the same for every stage; the rest come from llmkit.defaults.
 SHARED_DEFAULTS = {
     "max_steps": None, "max_time": None, "checkpoint_every": 0, "precision": "auto", "seed": 0, "device": "auto",
-    "data_format": "auto", "nproc": 1, "threads": None, "resume": False, "force": False,
+    "data_format": "auto", "nproc": 1, "threads": None, "resume": False, "force": False, **STAGE_DEFAULTS["lora"],
 }  # fmt: skip
 
 
@@ -1498,8 +1571,22 @@ def run_options(ctx: typer.Context, options: dict) -> dict:
     """What a post-training command passes on to its stage besides its own settings."""
     return {
         "data_format": options["data_format"], "nproc": options["nproc"], "config": resolved_config(ctx),
-        "force": options["force"], "resume": options["resume"],
+        "force": options["force"], "resume": options["resume"], "lora": lora_settings(options),
     }  # fmt: skip
+
+
+def lora_settings(options: dict):
+    """The LoraSettings of a post-training command's --lora-* options; None (full fine-tuning) without
+    --lora-rank, where another --lora-* option is an error rather than silently unused."""
+    from llmkit.lora import LoraSettings
+
+    names = [k for k in STAGE_DEFAULTS["lora"] if k != "lora_rank"]
+    if options["lora_rank"] is None:
+        given = [k for k in names if options[k] != STAGE_DEFAULTS["lora"][k]]
+        if given:
+            raise UserError(f"--{given[0].replace('_', '-')} needs --lora-rank (LoRA is off without it)")
+        return None
+    return LoraSettings(options["lora_rank"], **{k.removeprefix("lora_"): options[k] for k in names}).validate()
 
 
 def print_training_summary(manifest: dict | None, keys: tuple[str, ...]) -> None:
@@ -1957,6 +2044,42 @@ def eval_(
 # --------------------------------------------------------------------------------------- export
 
 
+@app.command("import-model")
+def import_model(
+    hf_dir: Annotated[
+        Path,
+        typer.Argument(
+            help="A local Hugging Face LlamaForCausalLM or Qwen2ForCausalLM folder (config.json, *.safetensors, tokenizer.json).",
+            show_default=False,
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The checkpoint to write.", show_default=False)],
+    seq_len: Annotated[
+        int | None,
+        typer.Option("--seq-len", help="Context length to record (default: the model's max_position_embeddings).", show_default=False),
+    ] = None,
+    force: Force = False,
+) -> None:
+    """Import a Hugging Face model folder as an llmkit checkpoint (never downloads; .bin pickles are refused).
+
+    The weights are used as they are (Llama's names and RoPE layout are llmkit's); the tokenizer stays
+    the model's, its special tokens found by name, with llmkit's chat tokens added for any it lacks.
+
+    Example:
+
+        llmkit import-model ~/models/SmolLM2-135M-Instruct -o runs/smol/base
+    """
+    from llmkit.import_model import import_model as run_import
+
+    manifest = run_import(hf_dir, out, seq_len=seq_len, force=force)
+    source, chat = manifest["source"], manifest["chat_format"]
+    added = ", ".join(chat["added"].values()) or "none"
+    console.print(
+        f"[green]imported[/] {source['name']} ({source['architecture']}, {manifest['counts']['parameters']:,} "
+        f"parameters) to {out}; chat tokens added: {added}"
+    )
+
+
 @app.command()
 def export(
     checkpoint: Annotated[Path, typer.Argument(help="A checkpoint directory.", show_default=False)],
@@ -2160,5 +2283,7 @@ def main() -> None:
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]")
         sys.exit(130)
+    except Terminated:  # SIGTERM while training: a checkpoint was saved (train/loop.py)
+        sys.exit(143)  # 128 + SIGTERM, as the shell reports a terminated process
     # an explicit exit (--help, --version, typer.Exit, Ctrl-C) comes back as its exit code
     sys.exit(code if isinstance(code, int) else 0)

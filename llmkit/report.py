@@ -14,7 +14,7 @@ from llmkit.artifacts import MANIFEST, open_artifact, read_manifest
 from llmkit.errors import UserError
 from llmkit.parquet import iter_rows
 
-DATA_STAGES = ("text", "kept", "unique", "clean")
+DATA_STAGES = ("text", "kept", "unique", "decontaminated", "clean")
 TRAIN_STAGES = ("base", "sft", "rm", "ppo", "dpo", "grpo")
 
 
@@ -100,6 +100,24 @@ def data_section(run: Path, folder: Path) -> list[str]:
     for r in rows:
         reasons = ", ".join(f"{k} {v}" for k, v in sorted(r.get("removed", {}).items(), key=lambda x: -x[1]))
         lines.append(f"| {r['step']} | {r['in']:,} | {r['out']:,} | {reasons or '-'} |")
+    return [*lines, "", *contamination_lines(run)]
+
+
+def contamination_lines(run: Path) -> list[str]:
+    """The decontaminate stage's documents removed per evaluation task; [] without the stage."""
+    m = _manifest(run, "decontaminated")
+    if not m:
+        return []
+    lines = [
+        f"Contamination ({m['config'].get('ngram', 13)}-gram overlap with the evaluation tasks):",
+        "",
+        "| task | documents removed | items | items too short to check | indexed n-grams |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for task, c in m["stats"].get("contamination", {}).items():
+        lines.append(
+            f"| {task} | {c['docs']:,} | {c['items']:,} | {c['items_too_short']:,} | {c['ngrams']:,} |"
+        )
     return [*lines, ""]
 
 
@@ -191,6 +209,28 @@ def evaluation_section(run: Path) -> list[str]:
         lines.append(
             f"| {task} | {key} | " + " | ".join(_fmt(metrics[e].get(task, {}).get(key)) for e in evals) + " |"
         )
+    return [*lines, "", *suite_lines(run, evals)]
+
+
+def suite_lines(run: Path, evals: list[str]) -> list[str]:
+    """The centred score of each published-layout task and their mean (CORE-style), one column per eval
+    artifact that has them; [] when none has."""
+    suites = {e: read_manifest(run / e)["stats"].get("suite") for e in evals}
+    suites = {e: s for e, s in suites.items() if s}
+    if not suites:
+        return []
+    tasks = list(dict.fromkeys(t for s in suites.values() for t in s["centered"]))
+    lines = [
+        "Centred scores, (score − baseline) / (1 − baseline):",
+        "",
+        "| task | " + " | ".join(suites) + " |",
+        "|---|" + "---:|" * len(suites),
+    ]
+    lines += [
+        f"| {t} | " + " | ".join(_fmt(s["centered"].get(t)) for s in suites.values()) + " |" for t in tasks
+    ]
+    lines.append("| **" + "/".join(sorted({s["name"] for s in suites.values()})) + " mean** | "
+                 + " | ".join(_fmt(s["mean"]) for s in suites.values()) + " |")  # fmt: skip
     return [*lines, ""]
 
 

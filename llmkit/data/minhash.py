@@ -99,6 +99,16 @@ def shingle_hashes(docs: Sequence[bytes], size: int = SHINGLE_SIZE) -> tuple[np.
     Returns `(hashes, counts)`: all shingle hashes (uint32), document after document, and how many
     each document has (0 for an empty document; 1 for a document shorter than `size` words).
     """
+    h, _, _, counts = shingle_spans(docs, size)
+    return (h >> np.uint64(32)).astype(np.uint32), counts  # the high half mixes every byte
+
+
+def shingle_spans(
+    docs: Sequence[bytes], size: int = SHINGLE_SIZE
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """`(hashes, starts, ends, counts)` of the word `size`-gram shingles of normalised documents: the
+    full 64-bit polynomial hashes (uint64), each shingle's byte span in `b" ".join(docs)`, and how many
+    shingles each document has (as `shingle_hashes`)."""
     buf = np.frombuffer(b" ".join(docs), dtype=np.uint8)
     doc_starts = np.cumsum([0] + [len(d) + 1 for d in docs[:-1]])
     # Words are the runs of non-space bytes; their [start, end) byte offsets:
@@ -119,7 +129,7 @@ def shingle_hashes(docs: Sequence[bytes], size: int = SHINGLE_SIZE) -> tuple[np.
     prefix = np.zeros(len(buf) + 1, dtype=np.uint64)
     np.cumsum(buf.astype(np.uint64) * powers[: len(buf)], out=prefix[1:])
     h = (prefix[span_end] - prefix[span_start]) * inv_powers[span_start]
-    return (h >> np.uint64(32)).astype(np.uint32), counts  # the high half mixes every byte
+    return h, span_start, span_end, counts
 
 
 # ------------------------------------------------------------------------------------ signatures
