@@ -122,7 +122,7 @@ class _SourceTally:
     pages: int = 0
     # bodies stored already decoded under their original Content-Encoding header (kept as they are)
     encoding_mismatches: int = 0
-    warcio_warnings: Counter = field(default_factory=Counter)
+    warcio_warnings: WarcioWarnings = field(default_factory=WarcioWarnings)
 
     def damaged(self, kind: str, detail: str) -> None:
         self.errors[kind] = 1
@@ -228,9 +228,7 @@ def _read_records(source: str, tally: _SourceTally, on_response) -> None:
             tally.damaged("truncated", f"{type(e).__name__}: {e}")
         finally:
             stream.close()
-    tally.warcio_warnings.update(warnings.counts)
-    if summary := warnings.summary():
-        tally.details.append(summary)
+    tally.warcio_warnings = warnings
 
 
 def crawl_shard(task: dict) -> dict:
@@ -269,8 +267,9 @@ def crawl_shard(task: dict) -> dict:
             "removed": dict(tally.removed),
             "source_errors": dict(tally.errors),
             "content_encoding_mismatch": tally.encoding_mismatches,
-            "warcio_warnings": tally.warcio_warnings.total(),
+            "warcio_warnings": tally.warcio_warnings.counts.total(),
         },
+        "warcio_warnings": tally.warcio_warnings.summary(),
         "source": source,
         "parts": pages.paths,
         "errors": sorted(tally.errors),
@@ -358,9 +357,8 @@ def run_crawl(
             "sources_with_errors": {r["source"]: r["details"] or r["errors"] for r in results if r["errors"]},
             "pages": counts.get("out", 0),
             "content_encoding_mismatch": counts.get("content_encoding_mismatch", 0),
-            "warcio_warnings": {
-                r["source"]: r["counts"]["warcio_warnings"] for r in results if r["counts"]["warcio_warnings"]
-            },
+            # what warcio printed about each source, counted by message in one line
+            "warcio_warnings": {r["source"]: r["warcio_warnings"] for r in results if r["warcio_warnings"]},
             "lost_sources": lost,
             "seconds": round(seconds, 3),
             "pages_per_s": round(counts.get("out", 0) / seconds, 1) if seconds > 0 else None,
