@@ -46,7 +46,7 @@ FORMAT_VERSION = 1
 
 KINDS = (
     "pages", "docs", "tokenizer", "tokens", "checkpoint", "chat", "prefs", "prompts",
-    "generations", "eval",
+    "generations", "eval", "sweep", "index",
 )  # fmt: skip
 # Artifact kinds whose data is Parquet parts (the others are checkpoints, tokenizers, reports).
 TABULAR_KINDS = ("pages", "docs", "tokens", "chat", "prefs", "prompts", "generations", "eval")

@@ -38,6 +38,22 @@ STAGE_DEFAULTS: dict[str, dict] = {
         "kl_coef": 0.05, "target_kl": None, "clip": 0.2, "value_clip": 0.2, "value_coef": 0.5, "gamma": 1.0,
         "lam": 0.95, "missing_eos_penalty": -1.0,
     },
+    # distill trains as pretrain does (its training and size defaults are pretrain's); these are its own
+    "distill": {"temperature": 1.0, "alpha": 0.5},
+    # each run's steps follow from its budget, its warmup is 10% of them, one evaluation at the end
+    "sweep": {
+        "lr": 3e-3, "batch_size": 8, "seq_len": 128, "aspect": 64, "eval_tokens": 32768, "workers": 1,
+    },
+    "index": {"passage_words": 100, "overlap": 20},  # words per passage; overlap of a long line's windows
+    # passages --retrieve (generate, chat, eval) puts in the context; hits `llmkit search` shows
+    "retrieval": {"retrieve_k": 3, "k": 5},
+    # tool calls one answer may make (--max-tool-calls of generate, chat, eval, grpo, ppo)
+    "tools": {"max_tool_calls": 4},
+    # LoRA on sft, train-reward, dpo, ppo, grpo (llmkit/lora.py): off unless --lora-rank is given
+    "lora": {
+        "lora_rank": None, "lora_alpha": 16.0, "lora_dropout": 0.0, "lora_targets": "q_proj,k_proj,v_proj,o_proj",
+        "lora_save": "merged",
+    },
     "export": {"gguf_type": "f16"},  # f16: what llama.cpp's converter writes by default
     "serve": {
         "host": "127.0.0.1", "port": 8000, "max_batch": 16, "max_waiting": 64, "max_tokens": 256,

@@ -61,6 +61,9 @@ FORBIDDEN = {
     "llmkit.batcher": ("llmkit.cli", "llmkit.train", "llmkit.eval", "llmkit.eval_tasks", "llmkit.generate",
                        "llmkit.checkpoint", "llmkit.data", "llmkit.serve", "llmkit.openai_api"),
     "llmkit.openai_api": ("llmkit.",),  # request and response shapes only
+    # tools are plain functions the engine is handed: they know no model, tokenizer or stage
+    "llmkit.tools": ("llmkit.cli", "llmkit.train", "llmkit.eval", "llmkit.eval_tasks", "llmkit.generate",
+                     "llmkit.engine", "llmkit.checkpoint", "llmkit.data", "llmkit.model", "llmkit.tokenizer"),
     "llmkit.serve": ("llmkit.cli", "llmkit.train", "llmkit.eval", "llmkit.eval_tasks"),
     # retrieval sits beside the engine: stages (generate, eval, the index build) use it, never the reverse
     "llmkit.retrieval": ("llmkit.cli", "llmkit.train", "llmkit.eval", "llmkit.eval_tasks", "llmkit.generate",
@@ -127,7 +130,7 @@ def cli_defaults(command: str) -> dict:
     return {p.name: p.default for p in click_command.params}
 
 
-@pytest.mark.parametrize("stage", sorted(set(STAGE_DEFAULTS) - {"serve", "export", "index", "retrieval"}))  # index, retrieval: test_retrieval.py
+@pytest.mark.parametrize("stage", sorted(set(STAGE_DEFAULTS) - {"serve", "export", "index", "retrieval", "tools"}))  # index, retrieval: test_retrieval.py; tools: test_tools.py
 def test_cli_and_library_read_the_same_stage_defaults(stage):
     """`llmkit X --help` shows, and `run_X()` uses, the one table's values."""
     from llmkit.train import dpo, grpo, ppo, pretrain, reward, sft
