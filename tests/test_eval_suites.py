@@ -234,6 +234,30 @@ def test_bad_inputs_are_one_line_and_write_nothing(tmp_path, uniform_ckpt):
     }
     with pytest.raises(UserError, match="arc.jsonl: row 2 has no choices to score"):
         detect_task(write_jsonl(tmp_path / "arc.jsonl", [ROWS["arc"][0], empty]))
-    with pytest.raises(UserError, match="row 1 is not in the hellaswag layout .missing activity_label, ctx_b, endings"):
+    with pytest.raises(
+        UserError, match="row 1 is not in the hellaswag layout .missing activity_label, ctx_b, endings"
+    ):
         detect_task(write_jsonl(tmp_path / "hs.jsonl", [{"ctx_a": "x"}]), layout="hellaswag")
     assert not out.exists() and not (tmp_path / "out.partial").exists()
+
+
+def test_chatcore_centres_choice_and_generated_answers(tmp_path, uniform_ckpt):
+    """arc_easy and mmlu (chance 0.25) and gsm8k (chance 0) from --data-dir; the missing arc_challenge is
+    left out. The uniform model's greedy answer is token 0 repeated: no number, exact match 0."""
+    from llmkit.eval_suites import suite_tasks
+
+    write_jsonl(tmp_path / "arc_easy.jsonl", [ROWS["arc"][0]] * 2)
+    write_jsonl(tmp_path / "mmlu.jsonl", [ROWS["mmlu"][0]] * 2)
+    write_jsonl(tmp_path / "gsm8k.jsonl", [ROWS["gsm8k"][0]])
+    tasks = suite_tasks("chatcore", tmp_path)
+    assert [t.name for t in tasks] == ["arc_easy", "mmlu", "gsm8k"]
+    cfg = EvalConfig(max_new_tokens=8)
+    stats = run_eval(uniform_ckpt, tasks, tmp_path / "out", cfg, suite_name="chatcore")["stats"]
+    m = stats["metrics"]
+    assert m["gsm8k"]["exact_match"] == 0 and m["gsm8k"]["centered"] == 0
+    for name in ("arc_easy", "mmlu"):
+        assert m[name]["centered"] == pytest.approx((m[name]["acc"] - 0.25) / 0.75)
+    assert stats["suite"]["name"] == "chatcore"
+    assert stats["suite"]["mean"] == pytest.approx(sum(m[t]["centered"] for t in m) / 3)
+    with pytest.raises(UserError, match="--suite core: .* holds none of its task files"):
+        suite_tasks("core", tmp_path / "out")

@@ -136,10 +136,10 @@ def contaminated(index: NgramIndex, texts: list[str]) -> list[tuple[int, int] | 
     hashes, starts, ends, counts = minhash.shingle_spans(docs, index.n)
     pos = np.minimum(np.searchsorted(index.hashes, hashes), len(index.hashes) - 1)
     hits = np.flatnonzero(index.hashes[pos] == hashes)
-    owner = np.repeat(np.arange(len(docs)), counts)
     out: list[tuple[int, int] | None] = [None] * len(docs)
     if not len(hits):
         return out
+    owner = np.repeat(np.arange(len(docs)), counts)
     joined = b" ".join(docs)
     for h in hits.tolist():
         d = owner[h]
