@@ -137,3 +137,25 @@ def test_report_shows_contamination_and_the_centred_suite_table(tmp_path):
     assert "| decontaminate | 2 | 1 | decontaminate:hellaswag 1 |" in report
     assert "| hellaswag | 1 | 1 | 0 | 15 |" in report
     assert "| piqa | 0.5 |" in report and "| **core mean** | 0.25 |" in report
+
+
+def test_make_runs_decontaminate_between_dedup_and_scrub_only_with_eval_tasks(tmp_path):
+    import subprocess
+
+    from conftest import REPO
+
+    def planned(*args):
+        cmd = ["make", "-n", "-B", f"RUN={tmp_path}/run", f"{tmp_path}/run/clean/manifest.json", *args]
+        out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=True).stdout
+        return [line for line in out.splitlines() if "llmkit " in line and "echo" not in line]
+
+    tasks = write_jsonl(tmp_path / "piqa.jsonl", [])
+    with_tasks = planned(f"EVAL_TASKS={tasks}")
+    stages = [line.split("llmkit ", 1)[1].split()[0] for line in with_tasks]
+    assert stages[-3:] == ["dedup", "decontaminate", "scrub"]
+    assert (
+        f"decontaminate {tmp_path}/run/unique -o {tmp_path}/run/decontaminated --against {tasks}"
+        in with_tasks[-2]
+    )
+    assert f"scrub {tmp_path}/run/decontaminated -o" in with_tasks[-1]
+    assert [line.split("llmkit ", 1)[1].split()[0] for line in planned()][-2:] == ["dedup", "scrub"]
