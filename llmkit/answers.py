@@ -50,8 +50,11 @@ def exact_match(
     max_new_tokens: int,
     batch_size: int,
     regex: str | re.Pattern | None = None,
+    tools=None,
+    max_tool_calls: int = 0,
 ):
-    """Greedy answers to chat prompts scored against reference answers: (accuracy, per-example rows)."""
+    """Greedy answers to chat prompts scored against reference answers: (accuracy, per-example rows).
+    With a tool box (llmkit/tools.py) the answers may call its tools; the final reply is scored."""
     if max_new_tokens >= model.config.seq_len:
         raise UserError(
             f"--max-new-tokens {max_new_tokens} leaves no room for a prompt in the context of {model.config.seq_len}"
@@ -60,7 +63,9 @@ def exact_match(
     examples = []
     for i in range(0, len(rows), batch_size):
         batch = rows[i : i + batch_size]
-        answers = complete_chats(model, tokenizer, [messages for messages, _ in batch], sampling)
+        answers = complete_chats(
+            model, tokenizer, [messages for messages, _ in batch], sampling, tools=tools, max_tool_calls=max_tool_calls
+        )
         for (messages, target), answer in zip(batch, answers, strict=True):
             response = answer.text
             score = float(answers_match(extract_answer(response, regex), target))

@@ -10,6 +10,9 @@ shown during training, PPO's and GRPO's rollouts — goes through here.
   samples (GRPO's groups).
 - Chat completion (`complete_chats`): render conversations through the chat template, keep the last
   tokens that leave room for the answer, generate until <|im_end|> or <|endoftext|>, decode.
+- Tool calls (`generate_with_tools`): when an assistant turn ends in `<|tool_call|>{json}` calls,
+  run them through a tool box (llmkit/tools.py), append the results as forced tokens (the chat
+  template's tool messages and a new assistant turn) and continue, up to `max_tool_calls` per answer.
 - Log-probabilities of target tokens (`token_logprobs`, `sequence_logprobs`).
 - Streaming text (`TextStream`): new tokens to printable text, never half a character.
 
@@ -18,11 +21,13 @@ The engine knows no files and no screen.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+import json
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 
 import torch
 
+from llmkit.defaults import stage_default
 from llmkit.device import autocast
 from llmkit.errors import UserError
 from llmkit.model import KVCache, Transformer
@@ -209,24 +214,40 @@ def answer_sequences(
     return [prompt + a for a in encoded], len(prompt)
 
 
-def chat_prompt_ids(tokenizer, messages: list[dict], room: int) -> list[int]:
+def chat_prompt_ids(tokenizer, messages: list[dict], room: int, tools: Sequence[dict] | None = None) -> list[int]:
     """The conversation through the chat template with the assistant turn opened, cut from the left to
     its last `room` tokens (the start of a long conversation goes, the question stays)."""
-    return tokenizer.render_chat(messages, add_generation_prompt=True)[0][-room:]
+    return tokenizer.render_chat(messages, add_generation_prompt=True, tools=tools)[0][-room:]
 
 
 @dataclass
 class Completion:
-    """One generated answer: its prompt's ids, the new ids (stop token included), the text without it."""
+    """One generated answer: its prompt's ids, the new ids (stop token included), the text without it.
+
+    With tools, `ids` also hold the forced tool results (`generated` is 0 on them: they are context,
+    never trained on), `text` is the final reply after the last tool result, `tool_calls` lists
+    {name, arguments, result} and `messages` the turn in OpenAI's shape (assistant tool_calls, tool
+    messages, final assistant message).
+    """
 
     prompt_ids: list[int]
     ids: list[int]
     text: str
     stop_id: int | None  # the token that ended it, or None when it ran out of room or max_new_tokens
+    generated: list[int] | None = None  # 1 = the model's token, 0 = a forced tool result; None = all 1
+    tool_calls: list[dict] = field(default_factory=list)
+    messages: list[dict] | None = None
+    ended_on_call: bool = False  # it ended with a call that --max-tool-calls did not allow to run
 
     @property
     def finish_reason(self) -> str:
+        if self.ended_on_call:
+            return "tool_calls"
         return "length" if self.stop_id is None else "stop"
+
+    @property
+    def generated_mask(self) -> list[int]:
+        return self.generated if self.generated is not None else [1] * len(self.ids)
 
 
 def complete_chats(
@@ -235,16 +256,22 @@ def complete_chats(
     conversations: Sequence[list[dict]],
     sampling: SamplingConfig,
     samples_per_prompt: int = 1,
+    tools=None,
+    max_tool_calls: int = stage_default("tools", "max_tool_calls"),
 ) -> list[Completion]:
     """Answers to chat `conversations` (lists of {role, content}), `samples_per_prompt` each (in a row
-    per conversation), generated as one batch until <|im_end|> or <|endoftext|>."""
+    per conversation), generated as one batch until <|im_end|> or <|endoftext|>. With a tool box
+    (llmkit/tools.py) its schemas go in the prompt and the answers may call its tools."""
     # the prompt keeps its last tokens that leave room for max_new_tokens; when max_new_tokens fills the
     # whole context (a small model's evaluation), as many as leave room for one
     room = model.config.seq_len - sampling.max_new_tokens
     if room <= 0:
         room = model.config.seq_len - 1
     stops = chat_stop_ids(tokenizer)
-    prompts = [chat_prompt_ids(tokenizer, messages, room) for messages in conversations]
+    schemas = tools.schemas if tools is not None else None
+    prompts = [chat_prompt_ids(tokenizer, messages, room, schemas) for messages in conversations]
+    if tools is not None:
+        return generate_with_tools(model, tokenizer, prompts, sampling, tools, max_tool_calls, samples_per_prompt)
     outputs = generate(model, prompts, sampling, stops, samples_per_prompt=samples_per_prompt)
     return [
         completion(tokenizer, prompts[row // samples_per_prompt], ids, stops)
@@ -256,6 +283,160 @@ def completion(tokenizer, prompt_ids: list[int], ids: list[int], stop_ids: Seque
     """A Completion from generated `ids`: generation ends at the first stop token, so only the last can be one."""
     stop = ids[-1] if ids and ids[-1] in stop_ids else None
     return Completion(prompt_ids, ids, tokenizer.decode(ids if stop is None else ids[:-1]), stop)
+
+
+# --------------------------------------------------------------------------------------- tool calls
+
+
+def split_tool_calls(tokenizer, segment: list[int]) -> tuple[list[int], list[str]]:
+    """One assistant turn's ids (stop token excluded) split at <|tool_call|>: (content ids, call texts)."""
+    marker = tokenizer.tool_call_id
+    if marker is None or marker not in segment:
+        return segment, []
+    first = segment.index(marker)
+    calls, current = [], []
+    for token in segment[first + 1 :]:
+        if token == marker:
+            calls.append(tokenizer.decode(current))
+            current = []
+        else:
+            current.append(token)
+    calls.append(tokenizer.decode(current))
+    return segment[:first], calls
+
+
+def parse_tool_call(text: str) -> tuple[str | None, dict | None, str | None]:
+    """`{"name": ..., "arguments": {...}}` → (name, arguments, None), or (name?, None, error text)."""
+    try:
+        call = json.loads(text)
+    except json.JSONDecodeError as e:
+        return None, None, f"error: malformed tool call (not JSON: {e.msg})"
+    if not isinstance(call, dict) or not isinstance(call.get("name"), str):
+        return None, None, 'error: malformed tool call (expected {"name": ..., "arguments": {...}})'
+    arguments = call.get("arguments", {})
+    if isinstance(arguments, str):  # OpenAI sends arguments as a JSON string
+        try:
+            arguments = json.loads(arguments)
+        except json.JSONDecodeError:
+            pass
+    if not isinstance(arguments, dict):
+        return call["name"], None, f"error: the arguments of {call['name']} must be a JSON object"
+    return call["name"], arguments, None
+
+
+@dataclass
+class _ToolAnswer:
+    """The growing answer of one row while `generate_with_tools` runs."""
+
+    prompt_ids: list[int]
+    ids: list[int] = field(default_factory=list)
+    generated: list[int] = field(default_factory=list)
+    segments: list[list[int]] = field(default_factory=list)  # the model's turns, stop token included
+    tool_calls: list[dict] = field(default_factory=list)
+    messages: list[dict] = field(default_factory=list)
+    ended_on_call: bool = False
+
+    def add(self, ids: list[int], generated: bool) -> None:
+        self.ids += ids
+        self.generated += [int(generated)] * len(ids)
+
+
+def generate_with_tools(
+    model: Transformer,
+    tokenizer,
+    prompts: Sequence[Sequence[int]],
+    sampling: SamplingConfig,
+    tools,
+    max_tool_calls: int,
+    samples_per_prompt: int = 1,
+    on_token: Callable[[int, int], None] | None = None,
+    on_tool_call: Callable[[int, dict], None] | None = None,
+) -> list[Completion]:
+    """Chat answers that may call tools: generate (one batch) until each row stops; a row whose turn
+    ends in tool calls gets each call run by `tools.call(name, arguments)` (a malformed call gets an
+    `error: …` result instead), the results appended as forced tokens — the template's tool messages
+    then a new assistant turn — and generates again, with the rows still going, until no row calls a
+    tool, a row has made `max_tool_calls` calls, or it runs out of room. `max_new_tokens` bounds the
+    model's own tokens per answer. `on_token(row, id)` sees each generated token, `on_tool_call(row,
+    {name, arguments, result})` each call: for showing them live."""
+    tokenizer.require_tools()
+    stops = chat_stop_ids(tokenizer)
+    seq_len = model.config.seq_len
+    answers = [_ToolAnswer(list(prompts[r // samples_per_prompt])) for r in range(len(prompts) * samples_per_prompt)]
+    active, batch, per_prompt = list(range(len(answers))), [list(p) for p in prompts], samples_per_prompt
+    for round_ in range(max_tool_calls + 1):
+        left = {r: sampling.max_new_tokens - sum(answers[r].generated) for r in active}
+        round_sampling = replace(sampling, max_new_tokens=max(left.values()), seed=sampling.seed + 7919 * round_)
+        new: list[list[int]] = [[] for _ in active]
+        for step in generate_stream(model, batch, round_sampling, stops, samples_per_prompt=per_prompt):
+            for j, token in enumerate(step):
+                if token is not None and len(new[j]) < left[active[j]]:
+                    new[j].append(token)
+                    if on_token is not None:
+                        on_token(active[j], token)
+        still_going = []
+        for j, r in enumerate(active):
+            answer, segment = answers[r], new[j]
+            answer.add(segment, generated=True)
+            answer.segments.append(segment)
+            stopped = bool(segment) and segment[-1] == tokenizer.im_end_id
+            content, calls = split_tool_calls(tokenizer, segment[:-1] if stopped else segment)
+            if not calls or not stopped:
+                continue  # a final reply, or cut short: the answer is done
+            if len(answer.tool_calls) + len(calls) > max_tool_calls:
+                answer.ended_on_call = True
+                continue
+            results = _run_calls(tokenizer, tools, answer, content, calls)
+            if on_tool_call is not None:
+                for record in answer.tool_calls[-len(calls) :]:
+                    on_tool_call(r, record)
+            forced = tokenizer.render_chat(
+                [{"role": "tool", "content": result} for result in results], add_generation_prompt=True
+            )[0]
+            if len(answer.prompt_ids) + len(answer.ids) + len(forced) >= seq_len - 1 or sum(answer.generated) >= sampling.max_new_tokens:
+                continue  # no room to read the result and answer: done, as if cut at the length limit
+            answer.add(forced, generated=False)
+            still_going.append(r)
+        if not still_going:
+            break
+        active, per_prompt = still_going, 1
+        batch = [answers[r].prompt_ids + answers[r].ids for r in active]
+    return [_tool_completion(tokenizer, answer, stops) for answer in answers]
+
+
+def _run_calls(tokenizer, tools, answer: _ToolAnswer, content: list[int], calls: list[str]) -> list[str]:
+    """Run one turn's calls; record them (and the turn, in OpenAI's shape) on `answer`; their results."""
+    results, message_calls = [], []
+    for text in calls:
+        name, arguments, error = parse_tool_call(text)
+        result = error if error is not None else tools.call(name, arguments)
+        call_id = f"call_{len(answer.tool_calls) + 1}"
+        answer.tool_calls.append({"id": call_id, "name": name, "arguments": arguments, "text": text, "result": result})
+        # a malformed call is kept as its raw text, so the conversation can be rendered again
+        function = {"name": name or "invalid_call", "arguments": arguments if arguments is not None else {"text": text}}
+        message_calls.append({"id": call_id, "type": "function", "function": function})
+        results.append(result)
+    answer.messages.append(
+        {"role": "assistant", "content": tokenizer.decode(content) or None, "tool_calls": message_calls}
+    )
+    answer.messages += [
+        {"role": "tool", "tool_call_id": c["id"], "content": result}
+        for c, result in zip(message_calls, results, strict=True)
+    ]
+    return results
+
+
+def _tool_completion(tokenizer, answer: _ToolAnswer, stops: Sequence[int]) -> Completion:
+    last = answer.segments[-1]
+    stop = last[-1] if last and last[-1] in stops else None
+    content, _ = split_tool_calls(tokenizer, last[:-1] if stop is not None else last)
+    text = tokenizer.decode(content)
+    messages = answer.messages
+    if not answer.ended_on_call:
+        messages = [*messages, {"role": "assistant", "content": text}]
+    return Completion(
+        answer.prompt_ids, answer.ids, text, stop, answer.generated, answer.tool_calls, messages, answer.ended_on_call
+    )
 
 
 class TextStream:

@@ -32,11 +32,12 @@ import torch
 
 from llmkit.answers import exact_match, reference_answer
 from llmkit.artifacts import open_artifact
-from llmkit.engine import reward_scores, token_logprobs
 from llmkit.defaults import stage_default
+from llmkit.engine import reward_scores, token_logprobs
 from llmkit.errors import UserError
 from llmkit.parquet import iter_rows, parquet_files
 from llmkit.retrieval import DEFAULT_RETRIEVE_K, Index, ground, open_index, retrieval_metrics, retrieval_ranks
+from llmkit.textfiles import open_text, read_text
 from llmkit.tools import ToolBox, load_toolbox
 
 TASK_TYPES = ("lm", "multiple_choice", "exact_match", "retrieval")
@@ -95,7 +96,7 @@ def compile_answer_regex(pattern: str | re.Pattern | None, where: str) -> re.Pat
 def read_jsonl(path: Path, limit: int | None = None):
     """Rows of a JSONL file; a malformed line is a UserError naming the line."""
     n = 0
-    with open(path, encoding="utf-8", errors="replace") as f:
+    with open_text(path, errors="replace") as f:  # BOM dropped; compressed files read as a stream
         for i, line in enumerate(f, 1):
             if not line.strip():
                 continue
@@ -146,7 +147,7 @@ def eval_lm(model, tokenizer, task: Task, cfg: EvalConfig):
         n_bytes = sum(len(tokenizer.decode([t for t in d if t != tokenizer.eot_id]).encode()) for d in docs)
         n_chars = None
     else:
-        text = task.path.read_text(encoding="utf-8", errors="replace")
+        text = read_text(task.path, errors="replace")
         stream = tokenizer.encode(text)
         n_bytes, n_chars = len(text.encode()), len(text)
     if len(stream) < 2:

@@ -10,9 +10,11 @@ tokenizer.json), so that a `tiktoken.Encoding` built from the same vocabulary gi
 ids as `tokenizers` does. Bulk encoding goes through tiktoken (several times faster); a tokenizer.json
 not in that exact form (not written by llmkit) is encoded by `tokenizers` instead.
 
-Special tokens have fixed ids 0..4 in every tokenizer llmkit trains; the 256 bytes and the merges come
-after them. Special-token text inside ordinary text is always encoded as text, never as a control
-token, so a user cannot close a chat turn by typing `<|im_end|>`.
+Special tokens are looked up by their role's name (`SPECIAL_ROLES`), never by position. Every
+tokenizer llmkit trains has all seven at ids 0..6, the 256 bytes and the merges after them; one trained
+before the tool tokens existed has the first five and still loads (only asking it for tools is an
+error). Special-token text inside ordinary text is always encoded as text, never as a control token, so
+a user (or a tool's output) cannot close a chat turn by typing `<|im_end|>` or forge a `<|tool_call|>`.
 
 This module writes no artifacts and draws nothing: the stages that read documents, train a tokenizer
 artifact and tokenize into a tokens artifact (`train-tokenizer`, `tokenize`) are in llmkit/tokenize.py.
@@ -31,12 +33,29 @@ from pathlib import Path
 from llmkit.artifacts import fingerprint, partial_path
 from llmkit.errors import UserError
 
-SPECIAL_TOKENS = ("<|endoftext|>", "<|pad|>", "<|im_start|>", "<|im_sep|>", "<|im_end|>")
+# role → token text. The chat template (`render_chat`) and the engine use the roles: <|endoftext|>
+# starts/ends a document, <|im_start|>{role}<|im_sep|>…<|im_end|> is a chat turn, <|tool_call|> opens a
+# call inside an assistant turn, <|tool_result|> opens a tool's answer.
+SPECIAL_ROLES = {
+    "eot": "<|endoftext|>",
+    "pad": "<|pad|>",
+    "im_start": "<|im_start|>",
+    "im_sep": "<|im_sep|>",
+    "im_end": "<|im_end|>",
+    "tool_call": "<|tool_call|>",
+    "tool_result": "<|tool_result|>",
+}
+REQUIRED_ROLES = ("eot", "pad", "im_start", "im_sep", "im_end")  # chat needs these; tools need the rest
+TOOL_ROLES = ("tool_call", "tool_result")
+SPECIAL_TOKENS = tuple(SPECIAL_ROLES.values())  # in the id order llmkit trains them
 # GPT-4's (cl100k) pre-tokenizer split: contractions, letter runs (with one leading non-letter), digit
 # groups of at most 3, punctuation runs, newlines, other whitespace. BPE merges never cross these pieces.
 SPLIT_PATTERN = r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]++[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+"""
 MIN_VOCAB_SIZE = len(SPECIAL_TOKENS) + 256 + 1  # specials, the 256 bytes, at least one merge
 TOKENIZER_FILE = "tokenizer.json"
+# A tokenizer that is not llmkit's (one `llmkit import-model` brought in) has this file next to its
+# tokenizer.json: {"roles": {role: token text}, ...}, the chat format its checkpoint renders with.
+CHAT_FORMAT_FILE = "chat_format.json"
 
 
 def _byte_to_char() -> dict[int, str]:
@@ -66,16 +85,35 @@ class Tokenizer:
     Build it with `load_tokenizer(path)`. Ids are Python ints; text is str.
     """
 
-    def __init__(self, path: Path, hf):
+    def __init__(self, path: Path, hf, special_roles: dict[str, str] = SPECIAL_ROLES):
         self.path = path
         self.hf = hf
         # Special-token text in input is ordinary text (the chat template inserts control ids itself).
         self.hf.encode_special_tokens = True
         self.vocab_size: int = hf.get_vocab_size(with_added_tokens=True)
-        self.eot_id, self.pad_id, self.im_start_id, self.im_sep_id, self.im_end_id = range(
-            len(SPECIAL_TOKENS)
-        )
+        # role → id of the special tokens this vocabulary has (`load_tokenizer` checks the required ones)
+        self.special_ids: dict[str, int] = {
+            role: i for role, text in special_roles.items() if (i := hf.token_to_id(text)) is not None
+        }
+        self.special_roles = {role: special_roles[role] for role in self.special_ids}
+        ids = self.special_ids
+        self.eot_id, self.pad_id = ids.get("eot"), ids.get("pad")
+        self.im_start_id, self.im_sep_id, self.im_end_id = ids.get("im_start"), ids.get("im_sep"), ids.get("im_end")
+        self.tool_call_id, self.tool_result_id = ids.get("tool_call"), ids.get("tool_result")  # None: no tools
         self._fast = _tiktoken_twin(hf)  # None when tokenizer.json is not in llmkit's exact form
+
+    @property
+    def has_tools(self) -> bool:
+        return all(role in self.special_ids for role in TOOL_ROLES)
+
+    def require_tools(self) -> None:
+        """A UserError unless this tokenizer has the tool-call and tool-result tokens."""
+        if not self.has_tools:
+            missing = ", ".join(SPECIAL_ROLES[r] for r in TOOL_ROLES if r not in self.special_ids)
+            raise UserError(
+                f"the tokenizer {self.path} has no tool tokens ({missing}): it was trained before llmkit "
+                "had tools; train a new tokenizer (llmkit train-tokenizer) and model to use --tools"
+            )
 
     @cached_property
     def fingerprint(self) -> str:
@@ -126,21 +164,42 @@ class Tokenizer:
         return self.hf.id_to_token(token_id)
 
     def render_chat(
-        self, messages: Sequence[dict], add_generation_prompt: bool = False
+        self, messages: Sequence[dict], add_generation_prompt: bool = False, tools: Sequence[dict] | None = None
     ) -> tuple[list[int], list[int]]:
         """Token ids of a conversation and its assistant mask (1 = a token the assistant wrote).
 
-        Each message renders as `<|im_start|>{role}<|im_sep|>{content}<|im_end|>`. The mask is 1 on
-        assistant content tokens and their `<|im_end|>` (what SFT learns to produce), 0 elsewhere.
-        `add_generation_prompt` appends `<|im_start|>assistant<|im_sep|>` for the model to continue.
-        `messages` are dicts with str `role` and `content`; anything else is a UserError.
+        Each message renders as `<|im_start|>{role}<|im_sep|>{content}<|im_end|>`, except:
+        - an assistant message with `tool_calls` (OpenAI shape; content may be null) puts
+          `<|tool_call|>{"name": …, "arguments": …}` after its content, once per call;
+        - a `tool` message (a tool's answer) renders as `<|tool_result|>{content}<|im_end|>`.
+        `tools` (schemas, OpenAI shape) go first, in a `tools` turn, one signature per line
+        (`tool_signature`: compact, since a small model's context is short).
+        The mask is 1 on assistant content, calls and their `<|im_end|>` (what SFT learns to produce),
+        0 elsewhere: tool results are context, never targets. `add_generation_prompt` appends
+        `<|im_start|>assistant<|im_sep|>` for the model to continue. A message of any other shape is
+        a UserError; so are tool calls or tool messages with a tokenizer that has no tool tokens.
         """
         ids: list[int] = []
         mask: list[int] = []
+        if tools:
+            self.require_tools()
+            block = "\n".join(tool_signature(t["function"]) for t in check_tools(tools))
+            ids += [self.im_start_id, *self.encode("tools"), self.im_sep_id, *self.encode(block), self.im_end_id]
+            mask += [0] * (len(ids) - len(mask))
         for i, message in enumerate(messages):
-            role, content = _check_message(message, i)
+            role, content, calls = check_message(message, i)
+            if role == "tool":
+                self.require_tools()
+                ids += [self.tool_result_id, *self.encode(content), self.im_end_id]
+                mask += [0] * (len(ids) - len(mask))
+                continue
             header = [self.im_start_id, *self.encode(role), self.im_sep_id]
-            body = [*self.encode(content), self.im_end_id]
+            body = self.encode(content)
+            if calls:
+                self.require_tools()
+            for call in calls:
+                body += [self.tool_call_id, *self.encode(tool_call_text(call))]
+            body.append(self.im_end_id)
             ids += header + body
             mask += [0] * len(header) + [int(role == "assistant")] * len(body)
         if add_generation_prompt:
@@ -153,7 +212,36 @@ class Tokenizer:
         return f"Tokenizer({str(self.path)!r}, vocab_size={self.vocab_size}, encoder={self.encoder!r})"
 
 
-def _check_message(message, index: int) -> tuple[str, str]:
+def tool_signature(function: dict) -> str:
+    """One tool as the chat template shows it: `name(param: type, optional?: type): description`, the
+    parameters in the order of the JSON schema's properties."""
+    parameters = function.get("parameters") or {}
+    properties = parameters.get("properties") or {}
+    required = parameters.get("required") or []
+    listed = ", ".join(
+        f"{name}{'' if name in required else '?'}: {spec.get('type', 'any') if isinstance(spec, dict) else 'any'}"
+        for name, spec in properties.items()
+    )
+    description = function.get("description")
+    return f"{function['name']}({listed})" + (f": {description}" if description else "")
+
+
+def tool_call_text(call: dict) -> str:
+    """The text of one call after <|tool_call|>: `{"name": NAME, "arguments": ARGS}`. `call` is OpenAI's
+    `{"function": {"name", "arguments"}}`; arguments given as a JSON string (as OpenAI sends them) go in
+    as they are, an object as `json.dumps` writes it (what the exported Jinja template's tojson writes)."""
+    function = call["function"]
+    arguments = function.get("arguments", {})
+    if not isinstance(arguments, str):
+        arguments = json.dumps(arguments, ensure_ascii=False)
+    return '{"name": ' + json.dumps(function["name"], ensure_ascii=False) + ', "arguments": ' + arguments + "}"
+
+
+def check_message(message, index: int) -> tuple[str, str, list[dict]]:
+    """(role, content, tool calls) of one chat message, or a UserError saying what is wrong with it.
+
+    content must be a string, except that an assistant message with tool_calls may have null content.
+    """
     if not isinstance(message, dict):
         raise UserError(
             f"chat message {index} must be an object with 'role' and 'content' (got {message!r:.60})"
@@ -161,9 +249,49 @@ def _check_message(message, index: int) -> tuple[str, str]:
     role, content = message.get("role"), message.get("content")
     if not isinstance(role, str) or not role:
         raise UserError(f"chat message {index} needs a non-empty string 'role' (got {role!r:.60})")
+    calls = message.get("tool_calls") or []
+    if calls and role != "assistant":
+        raise UserError(f"chat message {index}: only an assistant message can have tool_calls (role {role!r})")
+    if not isinstance(calls, list):
+        raise UserError(f"chat message {index}: tool_calls must be a list (got {calls!r:.60})")
+    for call in calls:
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str) or not function["name"]:
+            raise UserError(
+                f'chat message {index}: each tool call needs {{"function": {{"name": ..., "arguments": ...}}}} '
+                f"(got {call!r:.80})"
+            )
+        arguments = function.get("arguments", {})
+        if isinstance(arguments, str):
+            try:
+                arguments = json.loads(arguments)
+            except json.JSONDecodeError as e:
+                raise UserError(
+                    f"chat message {index}: tool call {function['name']!r} has arguments that are not JSON ({e.msg})"
+                ) from e
+        if not isinstance(arguments, dict):
+            raise UserError(
+                f"chat message {index}: tool call {function['name']!r} needs arguments that are a JSON object"
+            )
+    if content is None and calls:
+        content = ""
     if not isinstance(content, str):
         raise UserError(f"chat message {index} needs a string 'content' (got {content!r:.60})")
-    return role, content
+    return role, content, calls
+
+
+def check_tools(tools) -> list[dict]:
+    """Tool schemas in OpenAI's shape `{"type": "function", "function": {"name", "description",
+    "parameters"}}` (a bare `{"name", ...}` is wrapped); a UserError for anything else."""
+    if not isinstance(tools, list | tuple):
+        raise UserError(f"tools must be a list of tool schemas (got {tools!r:.60})")
+    out = []
+    for i, tool in enumerate(tools):
+        function = tool.get("function", tool) if isinstance(tool, dict) else None
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str) or not function["name"]:
+            raise UserError(f"tool {i} needs a 'name' (got {tool!r:.80})")
+        out.append({"type": "function", "function": function})
+    return out
 
 
 def _valid_unicode(text: str) -> str:
@@ -180,10 +308,11 @@ def _usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def load_tokenizer(path: str | Path) -> Tokenizer:
+def load_tokenizer(path: str | Path, special_roles: dict[str, str] = SPECIAL_ROLES) -> Tokenizer:
     """Load a tokenizer from a tokenizer.json file, or from any directory holding one (tokenizer or
-    tokens artifact, checkpoint). A missing or invalid file, or one without llmkit's special tokens at
-    ids 0..4, is a UserError."""
+    tokens artifact, checkpoint). `special_roles` maps each role to its token text in this vocabulary
+    (llmkit's own by default; a tokenizer from elsewhere brings its own spellings). A missing or invalid
+    file, or one without a special token of every required role, is a UserError."""
     from tokenizers import Tokenizer as HFTokenizer
 
     p = Path(path)
@@ -200,12 +329,26 @@ def load_tokenizer(path: str | Path) -> Tokenizer:
         hf = HFTokenizer.from_file(str(p))
     except Exception as e:  # tokenizers raises plain Exception for any parse error
         raise UserError(f"{p} is not a valid tokenizer.json: {str(e).splitlines()[0][:200]}") from e
-    found = tuple(hf.id_to_token(i) for i in range(len(SPECIAL_TOKENS)))
-    if found != SPECIAL_TOKENS:
-        raise UserError(
-            f"{p} is not an llmkit tokenizer: ids 0..4 must be {', '.join(SPECIAL_TOKENS)} (found {found})"
-        )
-    return Tokenizer(p, hf)
+    chat_format = p.with_name(CHAT_FORMAT_FILE)
+    if special_roles is SPECIAL_ROLES and chat_format.is_file():  # the roles this tokenizer was imported with
+        special_roles = read_chat_format(chat_format)["roles"]
+    specials = {t.content for t in hf.get_added_tokens_decoder().values() if t.special}
+    missing = [special_roles[r] for r in REQUIRED_ROLES if special_roles.get(r) not in specials]
+    if missing:
+        raise UserError(f"{p} is not an llmkit tokenizer: it has no special token {', '.join(missing)}")
+    return Tokenizer(p, hf, special_roles)
+
+
+def read_chat_format(path: Path) -> dict:
+    """A chat_format.json (CHAT_FORMAT_FILE); a corrupt one, or one without every required role, is a UserError."""
+    try:
+        chat_format = json.loads(path.read_text(encoding="utf-8"))
+        roles = chat_format["roles"]
+        if not all(isinstance(roles.get(r), str) for r in REQUIRED_ROLES):
+            raise KeyError(", ".join(r for r in REQUIRED_ROLES if not isinstance(roles.get(r), str)))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise UserError(f"{path} is not a valid chat format ({type(e).__name__}: {e})") from e
+    return chat_format
 
 
 # --------------------------------------------------------------------------------------- tiktoken twin
@@ -228,9 +371,9 @@ def _tiktoken_form(ranks: dict[bytes, int]) -> list[tuple[bytes, bytes]]:
     return [(left, right) for *_, left, right in merges]
 
 
-def _byte_ranks(vocab: dict[str, int]) -> dict[bytes, int]:
-    """The BPE vocabulary (without special tokens) as bytes -> id."""
-    return {bytes(CHAR_TO_BYTE[c] for c in tok): i for tok, i in vocab.items() if i >= len(SPECIAL_TOKENS)}
+def _byte_ranks(vocab: dict[str, int], n_special: int) -> dict[bytes, int]:
+    """The BPE vocabulary (without the `n_special` special tokens in front) as bytes -> id."""
+    return {bytes(CHAR_TO_BYTE[c] for c in tok): i for tok, i in vocab.items() if i >= n_special}
 
 
 def _tiktoken_twin(hf):
@@ -257,9 +400,12 @@ def _tiktoken_twin(hf):
         for s in steps
     ]
     added = [(t.get("id"), t.get("content"), t.get("special")) for t in spec.get("added_tokens", [])]
+    # llmkit's specials at ids 0..n-1: all of them, or the first five (a tokenizer from before tools)
+    n_special = len(added)
     if (
         spec.get("normalizer") is not None
-        or added != [(i, t, True) for i, t in enumerate(SPECIAL_TOKENS)]  # other added tokens split text
+        or n_special not in (len(REQUIRED_ROLES), len(SPECIAL_TOKENS))
+        or added != [(i, t, True) for i, t in enumerate(SPECIAL_TOKENS[:n_special])]  # others split text
         or got_steps != expected_steps
         or model.get("type") != "BPE"
         or not model.get("ignore_merges")
@@ -269,10 +415,10 @@ def _tiktoken_twin(hf):
     ):
         return None
     try:
-        ranks = _byte_ranks(model["vocab"])
+        ranks = _byte_ranks(model["vocab"], n_special)
     except KeyError:  # a character outside the byte-level alphabet
         return None
-    if len(ranks) + len(SPECIAL_TOKENS) != hf.get_vocab_size(with_added_tokens=True):
+    if len(ranks) + n_special != hf.get_vocab_size(with_added_tokens=True):
         return None
     to_chars = lambda b: "".join(BYTE_TO_CHAR[x] for x in b)  # noqa: E731
     merges = [[to_chars(left), to_chars(right)] for left, right in _tiktoken_form(ranks)]
@@ -282,7 +428,7 @@ def _tiktoken_twin(hf):
         "llmkit",
         pat_str=SPLIT_PATTERN,
         mergeable_ranks=ranks,
-        special_tokens={t: i for i, t in enumerate(SPECIAL_TOKENS)},
+        special_tokens={t: i for i, t in enumerate(SPECIAL_TOKENS[:n_special])},
     )
 
 
@@ -324,7 +470,7 @@ def _train_bpe(texts: Iterator[str], vocab_size: int):
     hf.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
-        special_tokens=list(SPECIAL_TOKENS),  # first, so they get ids 0..4
+        special_tokens=list(SPECIAL_TOKENS),  # first, so they get ids 0..6
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),  # all 256 bytes, seen or not
         show_progress=False,
     )
@@ -337,7 +483,7 @@ def _rewrite_in_tiktoken_form(hf):
     from tokenizers import models
 
     vocab = hf.get_vocab(with_added_tokens=False)
-    ranks = _byte_ranks(vocab)
+    ranks = _byte_ranks(vocab, len(SPECIAL_TOKENS))
     to_chars = lambda b: "".join(BYTE_TO_CHAR[x] for x in b)  # noqa: E731
     merges = [(to_chars(left), to_chars(right)) for left, right in _tiktoken_form(ranks)]
     hf.model = models.BPE(vocab=vocab, merges=merges, ignore_merges=True)

@@ -6017,6 +6017,10 @@ def make_readme(pages: list[Page], entries: list[dict], chat, prefs, prompts) ->
         "eval/multiple_choice.jsonl": "`llmkit eval` multiple-choice task (context, choices, label): acc and acc_norm",
         "eval/suite.toml": "`llmkit eval --suite`: the demo's task list",
         "make_sample_data.py": "the generator",
+        "grounded/docs.jsonl": "`llmkit index` input: landmark documents (id, url, text) that state the answers",
+        "grounded/train.jsonl": "`llmkit sft` input: questions with retrieved sources in a context message",
+        "grounded/heldout.jsonl": "the same for 80 held-out landmarks (no training question is about them)",
+        "grounded/questions.jsonl": "`llmkit eval --retrieve`: held-out questions, answers, gold doc_id",
     }
     for f in files:
         rel = f.relative_to(OUT).as_posix()
@@ -6159,6 +6163,179 @@ def make_readme(pages: list[Page], entries: list[dict], chat, prefs, prompts) ->
     return "\n".join(lines)
 
 
+# --------------------------------------------------------------------------------------- grounded QA (retrieval)
+
+GROUNDED_DIR = OUT / "grounded"
+GROUNDED_SYLLABLES = ["ka", "vel", "dor", "mi", "tra", "sen", "lo", "bar", "qui", "nes", "ho", "rin", "zu", "fal",
+                      "pe", "gor", "ta", "wen", "ul", "cas", "bri", "mon", "ye", "dal", "sho", "ver", "ni", "kel"]  # fmt: skip
+GROUNDED_KINDS = ["Tower", "Bridge", "Library", "Mill", "Lighthouse", "Museum", "Chapel", "Observatory"]
+GROUNDED_FILLERS = [
+    "Visitors often stop there on the way to the market.",
+    "Its stone was brought from a quarry up the valley.",
+    "Local guides tell a story about it every summer.",
+    "The path to it is lined with old chestnut trees.",
+    "Painters like the view of it in the early morning.",
+    "The town council repaired its roof a few years ago.",
+]
+# (relation, question templates, answer template); each document states every relation once
+GROUNDED_FACTS = [
+    ("built", ["When was the {name} built?", "In what year was the {name} built?"], "It was built in {value}."),
+    ("height", ["How tall is the {name}?", "What is the height of the {name} in metres?"],
+     "It is {value} metres tall."),
+    ("staff", ["How many people work at the {name}?", "How many staff does the {name} have?"],
+     "{value} people work there."),
+]  # fmt: skip
+
+
+def make_grounded_docs(rng: random.Random, n: int = 400) -> list[dict]:
+    """Invented landmarks, one short document each, whose text states its year built, height and staff."""
+    names: set[str] = set()
+    docs = []
+    while len(docs) < n:
+        name = "".join(rng.choice(GROUNDED_SYLLABLES) for _ in range(rng.choice((2, 3)))).title()
+        kind = rng.choice(GROUNDED_KINDS)
+        if name in names:
+            continue
+        names.add(name)
+        full = f"{name} {kind}"
+        values = {"built": str(rng.randint(1700, 1990)), "height": str(rng.randint(12, 380)),
+                  "staff": str(rng.randint(3, 95))}  # fmt: skip
+        town = rng.choice(TOWNS)
+        text = "\n".join([
+            f"The {full} stands in {town}. {rng.choice(GROUNDED_FILLERS)}",
+            f"The {full} was built in {values['built']}. It is {values['height']} metres tall.",
+            f"About {values['staff']} people work at the {full}. {rng.choice(GROUNDED_FILLERS)}",
+        ])  # fmt: skip
+        doc_id = f"landmark-{len(docs):04d}"
+        docs.append({"id": doc_id, "url": f"https://landmarks.example/{slugify(full)}", "text": text,
+                     "name": full, **values})  # fmt: skip
+    return docs
+
+
+def make_grounded_questions(rng: random.Random, docs: list[dict]) -> list[dict]:
+    """One question per (document, relation): {question, answer, doc_id, reply}."""
+    rows = []
+    for doc in docs:
+        for relation, templates, reply in GROUNDED_FACTS:
+            rows.append({
+                "question": rng.choice(templates).format(name=doc["name"]),
+                "answer": doc[relation],
+                "doc_id": doc["id"],
+                "reply": reply.format(value=doc[relation]),
+            })  # fmt: skip
+    return rows
+
+
+def write_grounded_qa(heldout_fraction: float = 0.2) -> None:
+    """sample_data/grounded/: documents, and questions whose answers they state, as SFT chat data with
+    the context message filled in by llmkit's own retrieval (index + top passages + the numbered-sources
+    template of llmkit.retrieval), split by document into train and held-out (no training question is
+    about a held-out landmark, so a model can only answer those by reading its context).
+
+    Unlike the rest of this script this part needs llmkit installed (bm25s): run it with the project's
+    venv, `.venv/bin/python sample_data/make_sample_data.py`.
+    """
+    import sys
+    import tempfile
+
+    sys.path.insert(0, str(OUT.parent))
+    from llmkit.data.index import run_index
+    from llmkit.retrieval import DEFAULT_RETRIEVE_K, ground, open_index
+
+    rng = random.Random(SEED + 17)
+    docs = make_grounded_docs(rng)
+    questions = make_grounded_questions(rng, docs)
+    n_heldout = int(len(docs) * heldout_fraction)
+    heldout_ids = {d["id"] for d in docs[-n_heldout:]}
+    GROUNDED_DIR.mkdir(exist_ok=True)
+    write_jsonl(GROUNDED_DIR / "docs.jsonl", [{k: d[k] for k in ("id", "url", "text")} for d in docs])
+    with tempfile.TemporaryDirectory() as tmp:
+        run_index([GROUNDED_DIR / "docs.jsonl"], Path(tmp) / "index", workers=1, show_progress=False)
+        index = open_index(Path(tmp) / "index")
+        grounded, _ = ground(index, [q["question"] for q in questions], DEFAULT_RETRIEVE_K)
+    chats = {"train": [], "heldout": []}
+    for q, messages in zip(questions, grounded, strict=True):
+        split = "heldout" if q["doc_id"] in heldout_ids else "train"
+        chats[split].append({"messages": [*messages, {"role": "assistant", "content": q["reply"]}]})
+    rng.shuffle(chats["train"])
+    write_jsonl(GROUNDED_DIR / "train.jsonl", chats["train"])
+    write_jsonl(GROUNDED_DIR / "heldout.jsonl", chats["heldout"])
+    write_jsonl(
+        GROUNDED_DIR / "questions.jsonl",
+        [{k: q[k] for k in ("question", "answer", "doc_id")} for q in questions if q["doc_id"] in heldout_ids],
+    )
+    print(f"wrote {len(docs)} grounded documents, {len(chats['train'])} train and {len(chats['heldout'])} "
+          f"held-out grounded chats to {GROUNDED_DIR}")  # fmt: skip
+
+
+TOOLS_DIR = OUT / "tools"
+
+
+def multi_digit_problem(rng: random.Random) -> tuple[str, str, int]:
+    """(question, calculator expression, answer): sums and differences of 3–4-digit numbers and
+    products of a 3–4-digit and a 2–3-digit number, beyond what a tiny model can do in its head."""
+    kind = rng.choice(["add", "sub", "mul"])
+    a = rng.randint(100, 9999)
+    if kind == "add":
+        b = rng.randint(100, 9999)
+        q = rng.choice([f"What is {a} + {b}?", f"What is {a} plus {b}?", f"Add {a} and {b}.", f"Compute {a} + {b}."])
+        return q, f"{a} + {b}", a + b
+    if kind == "sub":
+        b = rng.randint(100, 9999)
+        a, b = max(a, b), min(a, b)
+        q = rng.choice([f"What is {a} - {b}?", f"What is {a} minus {b}?", f"Subtract {b} from {a}."])
+        return q, f"{a} - {b}", a - b
+    b = rng.randint(11, 999)
+    q = rng.choice([f"What is {a} * {b}?", f"What is {a} times {b}?", f"Multiply {a} by {b}."])
+    return q, f"{a} * {b}", a * b
+
+
+def calculator_transcript(question: str, expression: str, answer: int, calculator: dict) -> dict:
+    """One OpenAI-format conversation: the assistant calls the calculator, reads its result, answers."""
+    call = {"id": "call_1", "type": "function",
+            "function": {"name": "calculator", "arguments": json.dumps({"expression": expression})}}  # fmt: skip
+    return {
+        "tools": [calculator],
+        "messages": [
+            {"role": "user", "content": question},
+            {"role": "assistant", "content": None, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": "call_1", "content": str(answer)},
+            {"role": "assistant", "content": f"The answer is {answer}."},
+        ],
+    }
+
+
+def write_tool_data(n_train: int = 1200, n_prompts: int = 400, n_heldout: int = 200) -> None:
+    """sample_data/tools/: calculator transcripts for SFT (train.jsonl), multi-digit problems with
+    answers for GRPO (prompts.jsonl), and held-out problems (heldout.jsonl) whose operand pairs occur
+    in neither. Regenerate only these with `python -c "import make_sample_data as m; m.write_tool_data()"`
+    from sample_data/. Like the grounded data it needs llmkit installed: the transcripts carry the
+    schema of llmkit's own calculator, exactly as `--tools calculator` puts it in the prompt."""
+    import sys
+
+    sys.path.insert(0, str(OUT.parent))
+    from llmkit.tools import calculator_tool
+
+    calculator = calculator_tool().schema
+    rng = random.Random(SEED + 16)
+    seen: set[str] = set()
+    problems = []
+    while len(problems) < n_train + n_prompts + n_heldout:
+        question, expression, answer = multi_digit_problem(rng)
+        if expression not in seen:  # every problem is new: held-out ones share no operands and operator
+            seen.add(expression)
+            problems.append((question, expression, answer))
+    train, prompts, heldout = (
+        problems[:n_train], problems[n_train : n_train + n_prompts], problems[n_train + n_prompts :]
+    )  # fmt: skip
+    TOOLS_DIR.mkdir(exist_ok=True)
+    write_jsonl(TOOLS_DIR / "train.jsonl", [calculator_transcript(*p, calculator) for p in train])
+    for name, rows in (("prompts.jsonl", prompts), ("heldout.jsonl", heldout)):
+        write_jsonl(TOOLS_DIR / name, [{"prompt": [{"role": "user", "content": q}], "answer": str(a)} for q, _, a in rows])
+    print(f"wrote {len(train)} calculator transcripts, {len(prompts)} prompts and {len(heldout)} held-out "
+          f"problems to {TOOLS_DIR}")  # fmt: skip
+
+
 def main() -> None:
     CRAWL_DIR.mkdir(parents=True, exist_ok=True)
     for stale in CRAWL_DIR.glob("*.warc.gz"):
@@ -6179,6 +6356,8 @@ def main() -> None:
     (OUT / "eval").mkdir(exist_ok=True)
     write_jsonl(OUT / "eval" / "multiple_choice.jsonl", make_multiple_choice(random.Random(SEED + 5)))
     (OUT / "eval" / "suite.toml").write_text(EVAL_SUITE, encoding="utf-8", newline="\n")
+    write_grounded_qa()
+    write_tool_data()
     (OUT / "README.md").write_text(
         make_readme(pages, entries, chat, prefs, prompts), encoding="utf-8", newline="\n"
     )

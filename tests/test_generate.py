@@ -119,9 +119,9 @@ def test_vocabulary_mismatch_and_long_prompt_end_with_one_clear_line(checkpoint,
     assert_one_line_error(run_cli("generate", checkpoint, long_prompt), "the model's context is 64 tokens")
     broken = tmp_path / "broken"
     shutil.copytree(checkpoint, broken)
-    other = make_tokens(tmp_path / "other", sentences=10, vocab_size=262)
+    other = make_tokens(tmp_path / "other", sentences=10, vocab_size=264)
     shutil.copyfile(other.parent / "tokenizer" / "tokenizer.json", broken / "tokenizer.json")
-    assert_one_line_error(run_cli("generate", broken, "hi"), "vocabulary mismatch", "262", "300")
+    assert_one_line_error(run_cli("generate", broken, "hi"), "vocabulary mismatch", "264", "300")
     with pytest.raises(UserError, match="expected 'checkpoint'"):
         run_generate(other, ["hi"], GREEDY)
     with pytest.raises(UserError, match="already exists"):

@@ -352,6 +352,26 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tokens, tmp_path):
     assert len(saved) == 1 and int(saved[0].name.split("-")[1]) >= 5
 
 
+def test_sigterm_saves_a_checkpoint_and_exits_cleanly_like_ctrl_c(tokens, tmp_path):
+    """Schedulers (Slurm, Kubernetes) send SIGTERM before they kill a preempted job: the run saves a
+    step checkpoint that --resume continues from, and exits 143 without a traceback."""
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "llmkit", "pretrain", str(tokens), "-o", str(out), *SMALL, *FAST,
+           "--max-steps", "100000", "--batch-size", "4", "--checkpoint-every", "5"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    deadline = time.time() + 120
+    while not list((tmp_path / "run.checkpoints").glob("step-*/manifest.json")):
+        assert proc.poll() is None and time.time() < deadline
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 143, stderr
+    assert "terminated (SIGTERM) at step" in stderr and "--resume" in stderr and "Traceback" not in stderr
+    assert not out.exists()
+    saved = [p for p in (tmp_path / "run.checkpoints").glob("step-*") if (p / "manifest.json").exists()]
+    assert len(saved) == 1 and int(saved[0].name.split("-")[1]) >= 5
+
+
 def test_two_process_ddp_matches_one_process_with_the_same_global_batch(tokens, tmp_path, one_thread):
     shape = dict(n_layers=2, d_model=64, ffn_hidden=256, seq_len=32)
     cfg = dict(max_steps=8, batch_size=4, log_every=2, eval_every=0, precision="fp32")
@@ -402,7 +422,7 @@ def test_bad_inputs_end_with_one_clear_line(tokens, tmp_path):
     # the tokens' own tokenizer.json replaced by a smaller vocabulary: ids no longer fit
     wrong = tmp_path / "wrong_tokens"
     shutil.copytree(tokens, wrong)
-    small = make_tokens(tmp_path / "small", sentences=10, vocab_size=262)
+    small = make_tokens(tmp_path / "small", sentences=10, vocab_size=264)
     shutil.copyfile(small.parent / "tokenizer" / "tokenizer.json", wrong / "tokenizer.json")
     assert_one_line_error(
         pretrain(wrong, tmp_path / "x", "--max-steps", "1"), "outside its tokenizer's vocabulary"

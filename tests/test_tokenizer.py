@@ -109,23 +109,24 @@ def hf_ids(tok, text):
 
 def test_special_tokens_have_stable_ids_then_bytes_then_merges(tok):
     assert tok.vocab_size == 512
-    assert [tok.id_to_token(i) for i in range(5)] == list(SPECIAL_TOKENS)
+    assert [tok.id_to_token(i) for i in range(7)] == list(SPECIAL_TOKENS)
     assert (tok.eot_id, tok.pad_id, tok.im_start_id, tok.im_sep_id, tok.im_end_id) == (0, 1, 2, 3, 4)
-    byte_tokens = [tok.id_to_token(i) for i in range(5, 261)]
+    assert (tok.tool_call_id, tok.tool_result_id) == (5, 6) and tok.has_tools
+    byte_tokens = [tok.id_to_token(i) for i in range(7, 263)]
     assert all(len(t) == 1 for t in byte_tokens) and len(set(byte_tokens)) == 256
-    assert all(len(tok.id_to_token(i)) > 1 for i in range(261, 512))  # merges come after the bytes
+    assert all(len(tok.id_to_token(i)) > 1 for i in range(263, 512))  # merges come after the bytes
     assert tok.encoder == "tiktoken"
     assert tok.path.name == "tokenizer.json" and tok.fingerprint.startswith("sha256:")
 
 
 def test_tiny_vocab_sizes_train_exactly(tmp_path, docs_dir):
-    train_tokenizer(docs_dir, tmp_path / "t262", vocab_size=MIN_VOCAB_SIZE, show_progress=False)
-    t = load_tokenizer(tmp_path / "t262")
-    assert t.vocab_size == 262 and t.encoder == "tiktoken"
+    train_tokenizer(docs_dir, tmp_path / "t264", vocab_size=MIN_VOCAB_SIZE, show_progress=False)
+    t = load_tokenizer(tmp_path / "t264")
+    assert t.vocab_size == 264 and t.encoder == "tiktoken"
     assert t.decode(t.encode("naïve 東京 😀")) == "naïve 東京 😀"
-    with pytest.raises(UserError, match="at least 262"):
-        train_tokenizer(docs_dir, tmp_path / "t261", vocab_size=261, show_progress=False)
-    assert not (tmp_path / "t261").exists()
+    with pytest.raises(UserError, match="at least 264"):
+        train_tokenizer(docs_dir, tmp_path / "t263", vocab_size=263, show_progress=False)
+    assert not (tmp_path / "t263").exists()
 
 
 def test_training_is_deterministic_byte_for_byte(tmp_path, docs_dir, tok_dir):
@@ -495,7 +496,7 @@ def test_cli_errors_are_one_line_and_leave_no_output(tmp_path, docs_dir, tok_dir
         (("train-tokenizer", tmp_path / "missing", "-o", out), "does not exist"),
         (
             ("train-tokenizer", docs_dir, "-o", out, "--vocab-size", "100"),
-            "--vocab-size must be at least 262",
+            "--vocab-size must be at least 264",
         ),
         (("train-tokenizer", tok_dir, "-o", out), "is a 'tokenizer' artifact; expected 'docs'"),
         (("tokenize", docs_dir, docs_dir, "-o", out), "has no tokenizer.json"),

@@ -47,7 +47,7 @@ def encode_chats(
         raise UserError(f"--long must be truncate or drop (got {long!r})")
     examples, dropped = [], Counter()
     for r in records:
-        ids, mask = tokenizer.render_chat(r["messages"])
+        ids, mask = tokenizer.render_chat(r["messages"], tools=r.get("tools"))
         if len(ids) > max_len:
             if long == "drop":
                 dropped["too_long"] += 1

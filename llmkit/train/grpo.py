@@ -29,6 +29,8 @@ from llmkit.defaults import stage_default
 from llmkit.device import autocast, resolve_device, resolve_precision
 from llmkit.engine import IGNORE, SamplingConfig, complete_chats, pad, token_logprobs
 from llmkit.errors import UserError
+from llmkit.lora import adapters_off, add_lora
+from llmkit.tools import load_toolbox
 from llmkit.train.chat_data import ExampleOrder, lm_rows, split_by_id
 from llmkit.train.common import TrainConfig, is_main_process
 from llmkit.train.runner import Stage, run_stage
@@ -73,8 +75,11 @@ class GroupRollouts:
         updates_per_batch,
         precision,
         seed,
+        tools=None,
+        max_tool_calls: int = 0,
     ):
         self.policy, self.reference, self.tokenizer = policy, reference, tokenizer
+        self.tools, self.max_tool_calls = tools, max_tool_calls  # rollouts may call them (llmkit/tools.py)
         self.prompts, self.batch_size, self.group_size = prompts, batch_size, group_size
         self.sampling, self.reward_fn, self.updates, self.precision = (
             sampling,
@@ -108,8 +113,9 @@ class GroupRollouts:
         self.policy.eval()
         with autocast(device, self.precision):  # each prompt is prefilled once for its whole group
             answers = complete_chats(
-                self.policy, tok, [p["prompt"] for p in picked], sampling, self.group_size
-            )
+                self.policy, tok, [p["prompt"] for p in picked], sampling, self.group_size,
+                tools=self.tools, max_tool_calls=self.max_tool_calls,
+            )  # fmt: skip
         rewards = []
         for i, answer in enumerate(answers):
             p = picked[i // self.group_size]
@@ -119,7 +125,8 @@ class GroupRollouts:
         advantages = (
             (groups - groups.mean(1, keepdim=True)) / (groups.std(1, keepdim=True, unbiased=False) + 1e-4)
         ).view(-1)
-        rows = [lm_rows(a.prompt_ids + a.ids, [0] * len(a.prompt_ids) + [1] * len(a.ids)) for a in answers]
+        # the loss is on the policy's own tokens: never on the prompt or on forced tool results
+        rows = [lm_rows(a.prompt_ids + a.ids, [0] * len(a.prompt_ids) + a.generated_mask) for a in answers]
         inputs, targets = pad([r[0] for r in rows], tok.pad_id), pad([r[1] for r in rows], IGNORE)
         with autocast(device, self.precision):
             old = token_logprobs(self.policy(inputs.to(device)), targets.to(device)).cpu()
@@ -186,8 +193,9 @@ class GRPOEvaluator:
         result = {}
         if self.val_rows:
             result["val_accuracy"], examples = exact_match(
-                model, self.rollouts.tokenizer, self.val_rows, self.max_new_tokens, self.batch_size
-            )
+                model, self.rollouts.tokenizer, self.val_rows, self.max_new_tokens, self.batch_size,
+                tools=self.rollouts.tools, max_tool_calls=self.rollouts.max_tool_calls,
+            )  # fmt: skip
             result["sample"] = (
                 f"{examples[0]['prompt']!r} → {examples[0]['response']!r} (answer {examples[0]['target']})"
             )
@@ -214,6 +222,8 @@ def run_grpo(
     val_fraction: float = stage_default("grpo", "val_fraction"),
     max_val: int = stage_default("grpo", "max_val"),
     data_format: str = "auto",
+    tools: str | None = None,
+    max_tool_calls: int = stage_default("tools", "max_tool_calls"),
     **run_options,
 ) -> dict | None:
     """GRPO-train the checkpoint `sft` on prompts with answers (a prompts artifact or JSONL) → a policy checkpoint.
@@ -221,18 +231,20 @@ def run_grpo(
     Each optimizer step uses `batch_size` prompts × `group_size` sampled answers per process (`nproc`
     processes, or torchrun's, each sample their own prompts). Returns the manifest (None on ranks
     other than 0); the held-out exact-match accuracy of the SFT policy itself is `initial_val_accuracy`.
-    `run_options` (nproc, config, force, resume, show_progress) are `train.runner.run_stage`'s.
+    With `tools` (`calculator,my_tools.toml`) rollouts and the held-out answers may call them; the
+    reward judges the final reply. `run_options` (nproc, config, force, resume, show_progress) are `train.runner.run_stage`'s.
     """
     return run_stage(
         build_grpo, out_dir, train_config or TrainConfig.for_stage("grpo"),
         sft=sft, prompts=prompts, group_size=group_size, max_new_tokens=max_new_tokens, temperature=temperature,
         clip=clip, kl_coef=kl_coef, updates_per_batch=updates_per_batch, reward=reward,
-        val_fraction=val_fraction, max_val=max_val, data_format=data_format, **run_options,
+        val_fraction=val_fraction, max_val=max_val, data_format=data_format, tools=tools,
+        max_tool_calls=max_tool_calls, **run_options,
     )  # fmt: skip
 
 
 def build_grpo(cfg: TrainConfig, nproc: int, sft, prompts, group_size, max_new_tokens, temperature, clip, kl_coef,
-               updates_per_batch, reward, val_fraction, max_val, data_format) -> Stage:  # fmt: skip
+               updates_per_batch, reward, val_fraction, max_val, data_format, tools, max_tool_calls, lora=None) -> Stage:  # fmt: skip
     """GRPO as the runner's Stage: the SFT policy, group rollouts as batches, the clipped group loss."""
     for name, value in (
         ("group-size", group_size),
@@ -248,7 +260,10 @@ def build_grpo(cfg: TrainConfig, nproc: int, sft, prompts, group_size, max_new_t
     if temperature <= 0 or clip <= 0 or kl_coef < 0:
         raise UserError("--temperature and --clip must be greater than 0, --kl-coef 0 or more")
     reward_fn = load_reward_fn(reward)
+    toolbox = load_toolbox(tools)
     policy, tokenizer, ckpt = load_model(sft, device="cpu")
+    if toolbox is not None:
+        tokenizer.require_tools()
     if max_new_tokens >= policy.config.seq_len:
         raise UserError(
             f"--max-new-tokens {max_new_tokens} leaves no room for a prompt in the context of {policy.config.seq_len}"
@@ -260,14 +275,17 @@ def build_grpo(cfg: TrainConfig, nproc: int, sft, prompts, group_size, max_new_t
     if reward is None and not any(r.get("answer") for r in train_records):
         raise UserError(f"{prompts} has no reference answers; give --reward module:function to score answers")
     val_rows = [(r["prompt"], r["answer"]) for r in val_records[:max_val] if r.get("answer") is not None]
+    add_lora(policy, lora)
     reference = None
-    if kl_coef:
+    if kl_coef and lora:  # the policy with its adapters off: no second copy of the weights
+        reference = adapters_off(policy)
+    elif kl_coef:
         reference, _, _ = load_model(sft, device=cfg.device)
         reference.requires_grad_(False)
     precision = resolve_precision(cfg.precision, resolve_device(cfg.device))
     sampling = SamplingConfig(max_new_tokens=max_new_tokens, temperature=temperature)
     rollouts = GroupRollouts(policy, reference, tokenizer, train_records, cfg.batch_size, group_size, sampling,
-                             reward_fn, updates_per_batch, precision, cfg.seed)  # fmt: skip
+                             reward_fn, updates_per_batch, precision, cfg.seed, toolbox, max_tool_calls)  # fmt: skip
     evaluate = GRPOEvaluator(rollouts, val_rows, max_new_tokens, 32)
     return Stage(
         "grpo",
@@ -283,6 +301,8 @@ def build_grpo(cfg: TrainConfig, nproc: int, sft, prompts, group_size, max_new_t
             "kl_coef": kl_coef,
             "updates_per_batch": updates_per_batch,
             "reward": reward or "exact_match",
+            "tools": tools,
+            "max_tool_calls": max_tool_calls,
         },  # fmt: skip
         loss_fn=grpo_loss(clip, kl_coef),
         evaluate=evaluate,

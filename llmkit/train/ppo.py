@@ -43,7 +43,9 @@ from llmkit.engine import (
     token_logprobs,
 )
 from llmkit.errors import UserError
+from llmkit.lora import adapters_off, add_lora
 from llmkit.model import RewardModel
+from llmkit.tools import load_toolbox
 from llmkit.train.chat_data import lm_rows, split_by_id
 from llmkit.train.common import TrainConfig, is_main_process
 from llmkit.train.runner import Stage, run_stage
@@ -65,6 +67,8 @@ class PPOConfig:
     gamma: float = stage_default("ppo", "gamma")
     lam: float = stage_default("ppo", "lam")
     missing_eos_penalty: float = stage_default("ppo", "missing_eos_penalty")
+    tools: str | None = None  # rollouts may call these (llmkit/tools.py); the reward model scores the final reply
+    max_tool_calls: int = stage_default("tools", "max_tool_calls")
 
     def validate(self) -> PPOConfig:
         for name in ("rollout_size", "minibatches", "ppo_epochs", "max_new_tokens"):
@@ -160,6 +164,7 @@ class PPORollouts:
         )
         self.steps_per_rollout = cfg.ppo_epochs * cfg.minibatches
         self.kl_coef = cfg.kl_coef
+        self.tool_options: dict = {}  # with --tools: {"tools": ToolBox, "max_tool_calls": n} for complete_chats
         self._rollout: tuple[int, list[torch.Tensor]] | None = None  # (cycle, tensors) in use
         self.recent: list[dict] = []  # rollout statistics, read and cleared by the evaluator
         self.update_stats: list[dict] = []  # per-minibatch statistics, filled by the loss function
@@ -209,8 +214,8 @@ class PPORollouts:
             seed=(self.seed * 7919 + cycle) * 1009 + rank,
         )
         with autocast(device, self.precision):
-            answers = complete_chats(policy, tok, [p["prompt"] for p in picked], sampling)
-        rows = [lm_rows(a.prompt_ids + a.ids, [0] * len(a.prompt_ids) + [1] * len(a.ids)) for a in answers]
+            answers = complete_chats(policy, tok, [p["prompt"] for p in picked], sampling, **self.tool_options)
+        rows = [lm_rows(a.prompt_ids + a.ids, [0] * len(a.prompt_ids) + a.generated_mask) for a in answers]
         inputs, targets = pad([r[0] for r in rows], tok.pad_id), pad([r[1] for r in rows], IGNORE)
         mask = (targets != IGNORE).float()
         with autocast(device, self.precision):
@@ -298,7 +303,9 @@ class PPOEvaluator:
         sampling = SamplingConfig(
             max_new_tokens=r.cfg.max_new_tokens, temperature=r.cfg.temperature, seed=1234
         )
-        answers = complete_chats(policy, r.tokenizer, [p["prompt"] for p in self.val_prompts], sampling)
+        answers = complete_chats(
+            policy, r.tokenizer, [p["prompt"] for p in self.val_prompts], sampling, **r.tool_options
+        )
         scores = r._scores(self.val_prompts, answers)
         sample = f"{self.val_prompts[0]['prompt'][-1]['content']!r} → {answers[0].text!r}"
         return scores.mean().item(), sample
@@ -345,13 +352,16 @@ def run_ppo(
 
 
 def build_ppo(cfg: TrainConfig, nproc: int, sft, reward_model, prompts, pcfg: PPOConfig, rollouts, val_fraction,
-              max_val, data_format) -> Stage:  # fmt: skip
+              max_val, data_format, lora=None) -> Stage:  # fmt: skip
     """PPO as the runner's Stage: policy + value model trained together on rollouts scored by the
     frozen reward model, with the SFT model as the KL reference."""
     pcfg.validate()
     if rollouts <= 0:
         raise UserError(f"--rollouts must be greater than 0 (got {rollouts})")
+    toolbox = load_toolbox(pcfg.tools)
     policy, tokenizer, ckpt = load_model(sft, device="cpu")
+    if toolbox is not None:
+        tokenizer.require_tools()
     rm, rm_tokenizer, rm_ckpt = load_reward_model(reward_model, device="cpu")
     if rm_tokenizer.fingerprint != tokenizer.fingerprint:
         raise UserError(
@@ -364,8 +374,12 @@ def build_ppo(cfg: TrainConfig, nproc: int, sft, reward_model, prompts, pcfg: PP
     records, _ = read_records(prompts, "prompts", data_format)
     train_prompts, val_prompts = split_by_id(records, val_fraction)
     value, _, _ = load_reward_model(reward_model, device="cpu")  # the value model starts as the reward model
-    reference, _, _ = load_model(sft, device=cfg.device)
-    reference.requires_grad_(False)
+    if lora:  # adapters on policy and value model; the reference is the policy with them off
+        reference = adapters_off(add_lora(policy, lora))
+        add_lora(value, lora)
+    else:
+        reference, _, _ = load_model(sft, device=cfg.device)
+        reference.requires_grad_(False)
     rm.requires_grad_(False)
     device = resolve_device(cfg.device)
     rm.to(device)
@@ -375,6 +389,7 @@ def build_ppo(cfg: TrainConfig, nproc: int, sft, reward_model, prompts, pcfg: PP
     if cfg.max_steps is None and cfg.max_tokens is None and cfg.max_time is None:
         cfg.max_steps = rollouts * pcfg.ppo_epochs * pcfg.minibatches
     source = PPORollouts(model, reference, rm, tokenizer, train_prompts, pcfg, precision, cfg.seed)
+    source.tool_options = {"tools": toolbox, "max_tool_calls": pcfg.max_tool_calls}
     evaluate = PPOEvaluator(source, val_prompts[:max_val])
     return Stage(
         "ppo",
