@@ -75,6 +75,11 @@ def export_gguf(
         raise UserError(f"--gguf-type must be one of {', '.join(GGUF_TYPES)} (got {gguf_type!r})")
     ckpt = open_checkpoint(checkpoint)
     cfg = ModelConfig.from_dict(ckpt.model_config)
+    if cfg.n_experts:
+        raise UserError(
+            f"{ckpt.path} is a mixture-of-experts model; --format gguf writes dense Llama models: "
+            "export --format hf (a Mixtral folder) and convert that with llama.cpp's convert_hf_to_gguf.py"
+        )
     out = Path(out)
     if out.is_dir():
         raise UserError(f"{out} is a directory; --format gguf writes one file (e.g. {out}/model.gguf)")

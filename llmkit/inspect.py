@@ -117,6 +117,10 @@ def describe_checkpoint(path: Path) -> dict:
             n += size
         out["parameters"] = n
         out["tensors"] = len(shapes)
+        if out.get("model_config", {}).get("n_experts"):  # mixture of experts: what one token uses
+            from llmkit.model import ModelConfig, num_params
+
+            out["active_parameters"] = num_params(ModelConfig.from_dict(out["model_config"]), active=True)
     metrics = path / "metrics.parquet"
     if metrics.is_file():
         table = parquet.open_parquet(metrics).read()
@@ -282,9 +286,13 @@ def checkpoint_panel(ck: dict) -> Table:
     table.add_column("value")
     if "parameters" in ck:
         table.add_row("parameters", f"{ck['parameters']:,} ({ck['tensors']} tensors)")
+    if "active_parameters" in ck:
+        table.add_row("active parameters", f"{ck['active_parameters']:,} per token")
     for key, value in ck.get("model_config", {}).items():
         table.add_row(f"model.{key}", truncate(value))
     for key, value in ck.get("last_metrics", {}).items():
+        if key == "expert_load" and value:  # (layers, experts) fractions: show each layer's balance
+            value = "max/mean per layer " + ", ".join(f"{max(row) * len(row):.2f}" for row in value)
         table.add_row(f"last.{key}", f"{value:.4g}" if isinstance(value, float) else truncate(value))
     if ck.get("loss_curve"):
         table.add_row("loss", sparkline(ck["loss_curve"]))

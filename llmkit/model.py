@@ -1,11 +1,13 @@
 """A Llama-family decoder-only transformer, top to bottom.
 
 token embedding → N × [RMSNorm → causal self-attention (RoPE, grouped-query heads, SDPA) → residual
-→ RMSNorm → SwiGLU MLP → residual] → RMSNorm → LM head. No biases anywhere.
+→ RMSNorm → SwiGLU MLP, or top-k routed SwiGLU experts (`n_experts` > 0) → residual] → RMSNorm →
+LM head. No biases, except on q, k, v where an imported Qwen2 model has them (`qkv_bias`).
 
 Parameter names follow Hugging Face `LlamaForCausalLM` (`embed_tokens`, `layers.N.self_attn.q_proj`,
 `mlp.gate_proj`, `input_layernorm`, ...) and RoPE uses its rotate-half convention, so exporting a
-checkpoint is a rename of the `model.` prefix, with no weight permutation.
+checkpoint is a rename of the `model.` prefix, with no weight permutation (an MoE layer's
+`mlp.router` and `mlp.experts.N.*_proj` become Mixtral's `block_sparse_moe.gate` and `experts.N.w1-3`).
 """
 
 from __future__ import annotations
@@ -32,14 +34,29 @@ class ModelConfig:
     rope_theta: float = 10000.0
     norm_eps: float = 1e-5
     tie_embeddings: bool = True
+    qkv_bias: bool = False  # biases on the q, k, v projections (Qwen2's attention; imported models only)
     dropout: float = 0.0  # on attention probabilities and residual branches, while training only
+    # Mixture of experts (MoE below): 0 = the dense SwiGLU MLP; else that many SwiGLU experts of
+    # ffn_hidden each, `experts_per_token` of which process each token.
+    n_experts: int = 0
+    experts_per_token: int = 2
+    router_aux_coef: float = 0.01  # weight of the load-balancing loss (Switch Transformer's α)
+    router_z_coef: float = 0.0  # weight of the router z-loss (ST-MoE uses 1e-3); 0 = off
 
     @property
     def head_dim(self) -> int:
         return self.d_model // self.n_heads
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The config.json dict; a dense model's leaves out the MoE fields, so it reads exactly as
+        before they existed (and older checkpoints still resume)."""
+        d = asdict(self)
+        if not self.n_experts:
+            for name in MOE_FIELDS:
+                d.pop(name)
+        if not self.qkv_bias:  # likewise: only an imported Qwen2 model has the field
+            d.pop("qkv_bias")
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> ModelConfig:
@@ -64,7 +81,26 @@ class ModelConfig:
             raise UserError(f"head size d_model / n_heads = {self.head_dim} must be even for RoPE")
         if not 0.0 <= self.dropout < 1.0:
             raise UserError(f"--dropout must be in [0, 1) (got {self.dropout})")
+        if self.n_experts < 0 or self.n_experts == 1:
+            raise UserError(
+                f"--experts must be 0 (a dense MLP) or at least 2 (got {self.n_experts}); "
+                "one expert is the dense MLP with a useless router"
+            )
+        if self.n_experts:
+            if not 0 < self.experts_per_token <= self.n_experts:
+                raise UserError(
+                    f"--experts-per-token must be between 1 and --experts {self.n_experts} "
+                    f"(got {self.experts_per_token})"
+                )
+            for name in ("router_aux_coef", "router_z_coef"):
+                if getattr(self, name) < 0:
+                    raise UserError(
+                        f"--{name.replace('_', '-')} must be 0 or more (got {getattr(self, name)})"
+                    )
         return self
+
+
+MOE_FIELDS = ("n_experts", "experts_per_token", "router_aux_coef", "router_z_coef")
 
 
 # Named sizes (parameter counts with a 4,096-token vocabulary and tied embeddings, except as noted).
@@ -95,15 +131,22 @@ def model_config(preset: str, vocab_size: int, **overrides) -> ModelConfig:
     if preset not in PRESETS:
         raise UserError(f"unknown preset {preset!r} (presets: {', '.join(PRESETS)})")
     values = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
+    moe_options = [k for k in MOE_FIELDS[1:] if overrides.get(k) is not None]
+    if moe_options and not values.get("n_experts"):
+        option = moe_options[0].replace("_", "-")
+        raise UserError(f"--{option} applies to a mixture-of-experts model: add --experts N (N ≥ 2)")
     return ModelConfig(vocab_size=vocab_size, **values).validate()
 
 
-def num_params(cfg: ModelConfig, embedding: bool = True) -> int:
+def num_params(cfg: ModelConfig, embedding: bool = True, active: bool = False) -> int:
     """Parameter count, computed from the config; `embedding=False` leaves out the embedding table
-    (which a tied LM head shares)."""
+    (which a tied LM head shares). `active=True` counts only what one token uses: the router and
+    `experts_per_token` of a mixture-of-experts layer's experts (the same as total for a dense model)."""
     d, kv = cfg.d_model, cfg.n_kv_heads * cfg.head_dim
     attention = d * d * 2 + d * kv * 2  # q, o and k, v
     mlp = 3 * d * cfg.ffn_hidden
+    if cfg.n_experts:
+        mlp = mlp * (cfg.experts_per_token if active else cfg.n_experts) + d * cfg.n_experts  # + router
     per_layer = attention + mlp + 2 * d  # two RMSNorm gains
     lm_head = 0 if cfg.tie_embeddings else cfg.vocab_size * d
     return cfg.n_layers * per_layer + d + lm_head + (cfg.vocab_size * d if embedding else 0)
@@ -114,11 +157,13 @@ def flops_per_token(cfg: ModelConfig, seq_len: int | None = None) -> int:
 
     The PaLM / nanoGPT convention: every weight is used in one multiply-add forward and two
     backward; attention scores and values add 12 · L · d · T (counted in full, not halved for the
-    causal mask). The input embedding is a lookup and costs nothing; the LM head is a matmul.
+    causal mask). The input embedding is a lookup and costs nothing; the LM head is a matmul. Only a
+    token's active parameters count: a mixture-of-experts layer's router and chosen experts.
     """
     norm_gains = (2 * cfg.n_layers + 1) * cfg.d_model
     lm_head = cfg.vocab_size * cfg.d_model
-    matmul_params = num_params(cfg, embedding=False) - norm_gains + (lm_head if cfg.tie_embeddings else 0)
+    active = num_params(cfg, embedding=False, active=True)
+    matmul_params = active - norm_gains + (lm_head if cfg.tie_embeddings else 0)
     return 6 * matmul_params + 12 * cfg.n_layers * cfg.d_model * (seq_len or cfg.seq_len)
 
 
@@ -194,9 +239,9 @@ class Attention(nn.Module):
         self.layer = layer
         self.n_heads, self.n_kv_heads, self.head_dim = cfg.n_heads, cfg.n_kv_heads, cfg.head_dim
         self.dropout = cfg.dropout
-        self.q_proj = nn.Linear(cfg.d_model, cfg.n_heads * cfg.head_dim, bias=False)
-        self.k_proj = nn.Linear(cfg.d_model, cfg.n_kv_heads * cfg.head_dim, bias=False)
-        self.v_proj = nn.Linear(cfg.d_model, cfg.n_kv_heads * cfg.head_dim, bias=False)
+        self.q_proj = nn.Linear(cfg.d_model, cfg.n_heads * cfg.head_dim, bias=cfg.qkv_bias)
+        self.k_proj = nn.Linear(cfg.d_model, cfg.n_kv_heads * cfg.head_dim, bias=cfg.qkv_bias)
+        self.v_proj = nn.Linear(cfg.d_model, cfg.n_kv_heads * cfg.head_dim, bias=cfg.qkv_bias)
         self.o_proj = nn.Linear(cfg.n_heads * cfg.head_dim, cfg.d_model, bias=False)
 
     def forward(self, x, cos, sin, attn_mask=None, kv_cache: KVCache | None = None):
@@ -233,13 +278,98 @@ class MLP(nn.Module):
         return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
 
 
+def route(router_logits: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Softmax top-k gating (Mixtral): each token's k most probable experts (N, k), and their
+    probabilities renormalised to sum to 1 over the chosen k (N, k, float32)."""
+    probs = router_logits.float().softmax(dim=-1)
+    weights, chosen = probs.topk(k, dim=-1)
+    return weights / weights.sum(dim=-1, keepdim=True), chosen
+
+
+def router_losses(router_logits: torch.Tensor, chosen: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The router's auxiliary losses for N tokens' logits (N, E) and chosen experts (N, k):
+
+    - load balance (Switch Transformer, eq. 4; Mixtral's form for k > 1): E · Σ_e f_e · P_e, where
+      f_e is the fraction of the N · k assignments that went to expert e and P_e the mean router
+      probability of e. It is 1 when both are uniform and grows as load concentrates; f carries no
+      gradient, P pushes probability away from overloaded experts. (Hugging Face's Mixtral counts f
+      per token rather than per assignment, which is k times this.)
+    - z-loss (ST-MoE, eq. 5): mean over tokens of logsumexp(logits)², which keeps router logits small.
+
+    Also returns the load f (E,), detached, for logging.
+    """
+    n_experts = router_logits.size(-1)
+    load = torch.bincount(chosen.reshape(-1), minlength=n_experts).float() / chosen.numel()
+    mean_prob = router_logits.float().softmax(dim=-1).mean(dim=0)
+    balance = n_experts * (load * mean_prob).sum()
+    z = router_logits.float().logsumexp(dim=-1).square().mean()
+    return balance, z, load
+
+
+class _PermuteRows(torch.autograd.Function):
+    """rows[order] for a permutation `order`, with the gradient gathered by the inverse permutation:
+    autograd would scatter-add it (index_put with accumulate), several times slower on a CPU."""
+
+    @staticmethod
+    def forward(ctx, rows: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(order)
+        return rows[order]
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (order,) = ctx.saved_tensors
+        return grad[order.argsort()], None
+
+
+def permute_rows(rows: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
+    return _PermuteRows.apply(rows, order)
+
+
+class MoE(nn.Module):
+    """A mixture of SwiGLU experts (Shazeer et al. 2017; Mixtral's routing): a linear router
+    scores the experts for each token, the top `experts_per_token` process it, and their outputs
+    are summed with the renormalised router probabilities as weights.
+
+    Tokens are grouped by expert (one sort), so each expert runs one matmul over all its tokens: a
+    Python loop over experts, none over tokens. No capacity limit and so no token dropping: every
+    token reaches all its chosen experts however unbalanced the load, and training and inference
+    compute the same function. In training the router logits and choices stay in `routing` for the
+    auxiliary losses (`router_losses`), which the Transformer collects.
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.top_k = cfg.experts_per_token
+        self.router = nn.Linear(cfg.d_model, cfg.n_experts, bias=False)
+        self.experts = nn.ModuleList(MLP(cfg) for _ in range(cfg.n_experts))
+        self.routing: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def forward(self, x):
+        shape = x.shape
+        x = x.reshape(-1, shape[-1])  # (N, d): the batch's tokens
+        router_logits = self.router(x)
+        weights, chosen = route(router_logits, self.top_k)
+        # the N · k (token, expert) assignments, sorted by expert: each expert's rows are contiguous
+        order = chosen.reshape(-1).argsort(stable=True)
+        per_expert = torch.bincount(chosen.reshape(-1), minlength=len(self.experts)).tolist()
+        rows = permute_rows(x.repeat_interleave(self.top_k, dim=0), order)
+        # an expert with no tokens still runs (on 0 rows): its weights get a zero gradient rather
+        # than none, which DistributedDataParallel requires of every parameter
+        outputs = [expert(part) for expert, part in zip(self.experts, rows.split(per_expert), strict=True)]
+        gates = weights.reshape(-1)[order, None].to(x.dtype)
+        y = permute_rows(torch.cat(outputs) * gates, order.argsort())  # back to (token, slot) order
+        out = y.view(-1, self.top_k, shape[-1]).sum(dim=1)
+        self.routing = (router_logits, chosen) if self.training and torch.is_grad_enabled() else None
+        return out.view(shape)
+
+
 class Block(nn.Module):
     def __init__(self, cfg: ModelConfig, layer: int):
         super().__init__()
         self.input_layernorm = RMSNorm(cfg.d_model, cfg.norm_eps)
         self.self_attn = Attention(cfg, layer)
         self.post_attention_layernorm = RMSNorm(cfg.d_model, cfg.norm_eps)
-        self.mlp = MLP(cfg)
+        self.mlp = MoE(cfg) if cfg.n_experts else MLP(cfg)
         self.dropout = nn.Dropout(cfg.dropout)
 
     def forward(self, x, cos, sin, attn_mask=None, kv_cache=None):
@@ -257,6 +387,8 @@ class Transformer(nn.Module):
         self.lm_head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
         if cfg.tie_embeddings:
             self.lm_head.weight = self.embed_tokens.weight
+        # auxiliary losses and their logged numbers from the training forwards since take_aux_losses()
+        self._aux: list[tuple[torch.Tensor, dict[str, torch.Tensor]]] = []
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -268,6 +400,8 @@ class Transformer(nn.Module):
                 nn.init.normal_(p, std=residual_std)
             elif p.dim() == 2:
                 nn.init.normal_(p, std=0.02)
+            elif name.endswith(".bias"):
+                nn.init.zeros_(p)  # q/k/v biases (qkv_bias)
             else:
                 nn.init.ones_(p)  # RMSNorm gains
 
@@ -313,7 +447,35 @@ class Transformer(nn.Module):
             x = layer(x, cos, sin, attn_mask, kv_cache)
         if kv_cache is not None:
             kv_cache.length += T
+        if self.config.n_experts and self.training and torch.is_grad_enabled():
+            self._record_router_losses()
         return self.norm(x)
+
+    def _record_router_losses(self) -> None:
+        """Keep this forward's router losses (mean over layers, so the coefficients do not depend on
+        depth) for take_aux_losses()."""
+        balance, z, load = zip(*(router_losses(*layer.mlp.routing) for layer in self.layers), strict=True)
+        balance, z = torch.stack(balance).mean(), torch.stack(z).mean()
+        cfg = self.config
+        loss = cfg.router_aux_coef * balance + cfg.router_z_coef * z
+        logged = {
+            "router_aux_loss": balance.detach(),
+            "router_z_loss": z.detach(),
+            "expert_load": torch.stack(load),
+        }
+        self._aux.append((loss, logged))
+
+    def take_aux_losses(self) -> tuple[torch.Tensor | None, dict[str, torch.Tensor]]:
+        """The auxiliary loss of the training forwards (train mode, gradients on) since the last call,
+        for the training loop to add to the task loss, and its numbers to log (detached; e.g. each
+        layer's expert load, (layers, experts)), both averaged over those forwards; then forget them.
+        (None, {}) when there are none (a dense model)."""
+        recorded, self._aux = self._aux, []
+        if not recorded:
+            return None, {}
+        loss = torch.stack([r[0] for r in recorded]).mean()
+        logged = {name: torch.stack([r[1][name] for r in recorded]).mean(dim=0) for name in recorded[0][1]}
+        return loss, logged
 
     def weights(self) -> dict[str, torch.Tensor]:
         """The state dict to save: without `lm_head.weight` when it is tied to the embedding

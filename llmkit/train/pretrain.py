@@ -169,6 +169,7 @@ def build_pretrain(cfg: TrainConfig, nproc: int, tokens_dir, preset, overrides, 
         stats={
             "parameters": num_params(mcfg),
             "non_embedding_parameters": num_params(mcfg, embedding=False),
+            "active_parameters": num_params(mcfg, active=True),  # per token: what FLOPs and MFU count
             "train_tokens_available": len(train_tokens),
             "val_tokens_available": len(val_tokens),
         },
