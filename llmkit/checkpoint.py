@@ -3,7 +3,8 @@ serve) turns a checkpoint folder into a model, its tokenizer and its manifest.
 
 A checkpoint opens with a language-model head (`load_model`) or a score head (`load_reward_model`,
 for `train-reward` checkpoints, which also hold `score.weight`); `reward_model_from_lm` starts a
-reward model from a language model's backbone.
+reward model from a language model's backbone. A LoRA adapter saved apart opens as its base with the
+adapter merged (`checkpoint_weights`).
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from pathlib import Path
 
 import torch
 
+from llmkit.artifacts import fingerprint
 from llmkit.checkpoint_files import Checkpoint, open_checkpoint
 from llmkit.device import resolve_device
 from llmkit.errors import UserError
+from llmkit.lora import apply_adapter
 from llmkit.model import ModelConfig, RewardModel, Transformer
 from llmkit.tokenizer import Tokenizer, load_tokenizer
 
@@ -39,7 +42,7 @@ def load_checkpoint(
             f"tokenizer/checkpoint vocabulary mismatch in {ckpt.path}: tokenizer.json has {tokenizer.vocab_size:,} "
             f"tokens, the model's vocab_size is {mcfg.vocab_size:,}"
         )
-    weights = ckpt.weights()
+    weights = checkpoint_weights(ckpt)
     if head == "score":
         if SCORE_WEIGHT not in weights:
             raise UserError(
@@ -50,6 +53,23 @@ def load_checkpoint(
         model = Transformer(mcfg)
     model.load_weights(weights)
     return model.to(resolve_device(device)).eval(), tokenizer, ckpt
+
+
+def checkpoint_weights(ckpt: Checkpoint) -> dict:
+    """A checkpoint's weights (name → tensor): its model.safetensors, or, for a LoRA adapter saved apart
+    (`--lora-save adapter`), its base checkpoint's weights with the adapter merged in. The base must be
+    where it was and unchanged (its fingerprint is checked), else the adapter would fit other weights."""
+    lora = ckpt.manifest.get("lora") or {}
+    if lora.get("save") != "adapter":
+        return ckpt.weights()
+    base = lora["base"]
+    if not Path(base["path"]).is_dir():
+        raise UserError(f"{ckpt.path} is a LoRA adapter of {base['path']}, which no longer exists")
+    if fingerprint(base["path"]) != base["fingerprint"]:
+        raise UserError(
+            f"{ckpt.path} is a LoRA adapter of {base['path']}, which has changed since (fingerprint mismatch)"
+        )
+    return apply_adapter(checkpoint_weights(open_checkpoint(base["path"])), ckpt.weights(), lora["alpha"] / lora["rank"])
 
 
 def load_model(path: str | Path, device: str = "auto") -> tuple[Transformer, Tokenizer, Checkpoint]:

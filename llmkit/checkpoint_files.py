@@ -4,6 +4,8 @@ A checkpoint is a directory artifact of kind "checkpoint":
   model.safetensors        the weights (as trained: fp32 master weights)
   config.json              the model config (n_layers, d_model, ..., vocab_size)
   tokenizer.json           the tokenizer the model was trained with
+  chat_format.json         only for a tokenizer that is not llmkit's (import-model): its special
+                           tokens by role, which the chat template renders with
   trainer_state/state.pt   what resuming needs (optimizer, step, data position); read with
                            torch.load(weights_only=True), which refuses arbitrary pickled objects
   metrics.parquet          one row per logged step
@@ -52,6 +54,9 @@ def write_checkpoint_files(
     save_file({k: v.detach().contiguous().cpu() for k, v in weights.items()}, folder / "model.safetensors")
     write_json_atomic(folder / "config.json", model_config)
     shutil.copyfile(tokenizer_json, folder / "tokenizer.json")
+    chat_format = Path(tokenizer_json).with_name("chat_format.json")  # an imported tokenizer's roles
+    if chat_format.is_file():
+        shutil.copyfile(chat_format, folder / "chat_format.json")
     if trainer_state is not None:
         (folder / "trainer_state").mkdir(exist_ok=True)
         torch.save(trainer_state, folder / "trainer_state" / "state.pt")

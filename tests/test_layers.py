@@ -65,6 +65,12 @@ FORBIDDEN = {
     "llmkit.tools": ("llmkit.cli", "llmkit.train", "llmkit.eval", "llmkit.eval_tasks", "llmkit.generate",
                      "llmkit.engine", "llmkit.checkpoint", "llmkit.data", "llmkit.model", "llmkit.tokenizer"),
     "llmkit.serve": ("llmkit.cli", "llmkit.train", "llmkit.eval", "llmkit.eval_tasks"),
+    # LoRA adapts a model: it knows no files and no stages (checkpoint.py and the training stages use it)
+    "llmkit.lora": ("llmkit.cli", "llmkit.train", "llmkit.eval", "llmkit.eval_tasks", "llmkit.generate",
+                    "llmkit.engine", "llmkit.checkpoint", "llmkit.data", "llmkit.artifacts", "llmkit.tokenizer"),
+    # import-model is a stage: it writes a checkpoint artifact, and trains nothing
+    "llmkit.import_model": ("llmkit.cli", "llmkit.train", "llmkit.eval", "llmkit.eval_tasks", "llmkit.generate",
+                            "llmkit.engine", "llmkit.data", "llmkit.serve"),
     # retrieval sits beside the engine: stages (generate, eval, the index build) use it, never the reverse
     "llmkit.retrieval": ("llmkit.cli", "llmkit.train", "llmkit.eval", "llmkit.eval_tasks", "llmkit.generate",
                          "llmkit.engine", "llmkit.checkpoint", "llmkit.model", "llmkit.data", "llmkit.serve"),
@@ -130,14 +136,15 @@ def cli_defaults(command: str) -> dict:
     return {p.name: p.default for p in click_command.params}
 
 
-@pytest.mark.parametrize("stage", sorted(set(STAGE_DEFAULTS) - {"serve", "export", "index", "retrieval", "tools"}))  # index, retrieval: test_retrieval.py; tools: test_tools.py
+@pytest.mark.parametrize("stage", sorted(set(STAGE_DEFAULTS) - {"serve", "export", "index", "retrieval", "tools", "lora"}))  # index, retrieval: test_retrieval.py; tools: test_tools.py
 def test_cli_and_library_read_the_same_stage_defaults(stage):
     """`llmkit X --help` shows, and `run_X()` uses, the one table's values."""
-    from llmkit.train import dpo, grpo, ppo, pretrain, reward, sft
+    from llmkit.train import distill, dpo, grpo, ppo, pretrain, reward, sft, sweep
     from llmkit.train.common import TrainConfig
 
     run = {"pretrain": pretrain.run_pretrain, "sft": sft.run_sft, "train-reward": reward.run_train_reward,
-           "dpo": dpo.run_dpo, "grpo": grpo.run_grpo, "ppo": ppo.run_ppo}[stage]  # fmt: skip
+           "dpo": dpo.run_dpo, "grpo": grpo.run_grpo, "ppo": ppo.run_ppo, "distill": distill.run_distill,
+           "sweep": sweep.run_sweep}[stage]  # fmt: skip
     library = {n: p.default for n, p in inspect.signature(run).parameters.items()}
     library |= vars(ppo.PPOConfig()) if stage == "ppo" else {}
     train_config = vars(TrainConfig.for_stage(stage))
@@ -146,6 +153,20 @@ def test_cli_and_library_read_the_same_stage_defaults(stage):
         if name != "log_every":  # not a post-training option: derived from --max-steps and --eval-every
             assert cli[name] == value, (stage, name, "cli")
         assert (library[name] if name in library else train_config[name]) == value, (stage, name, "library")
+
+
+@pytest.mark.parametrize("stage", ["sft", "train-reward", "dpo", "grpo", "ppo"])
+def test_lora_options_read_the_same_defaults(stage):
+    """Every post-training command's --lora-* options and LoraSettings show the one table's values."""
+    from dataclasses import fields
+
+    from llmkit.lora import LoraSettings
+
+    library = {f"lora_{f.name}": f.default for f in fields(LoraSettings)}
+    cli = cli_defaults(stage)
+    for name, value in STAGE_DEFAULTS["lora"].items():
+        assert cli[name] == value, (stage, name)
+        assert name == "lora_rank" or library[name] == value, name
 
 
 def test_serve_cli_and_library_read_the_same_defaults():

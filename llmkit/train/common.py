@@ -23,6 +23,7 @@ from llmkit.checkpoint_files import Checkpoint, open_checkpoint
 from llmkit.defaults import STAGE_DEFAULTS
 from llmkit.device import compute_dtype
 from llmkit.errors import UserError
+from llmkit.lora import LoraSettings
 from llmkit.train.muon import Muon
 
 SCHEDULES = ("cosine", "linear", "wsd")
@@ -205,9 +206,9 @@ def build_optimizer(
     """AdamW with weight decay on matmul weights only: norms' gains and the embedding are not decayed
     (decaying a gain or an embedding row pulls it toward zero for no benefit). Fused where supported.
 
-    `muon`: the hidden layers' matrices (attention and MLP projections) step with Muon instead
-    (llmkit/train/muon.py), with the same --lr and --weight-decay; embeddings, the LM head and gains
-    stay on AdamW. Its Newton–Schulz iterations compute in `precision`, the run's resolved one
+    `muon`: the hidden layers' matrices (attention, MLP and each expert's projections) step with
+    Muon instead (llmkit/train/muon.py), with the same --lr and --weight-decay; embeddings, the LM
+    head, MoE routers and gains stay on AdamW. Its Newton–Schulz iterations compute in `precision`, the run's resolved one
     (llmkit.device.resolve_precision): bf16 only where the hardware has it.
     """
     hidden, decay, no_decay = [], [], []
@@ -216,8 +217,8 @@ def build_optimizer(
             continue
         if p.dim() < 2 or "embed_tokens" in name:
             no_decay.append(p)
-        elif cfg.optimizer == "muon" and "layers." in name:
-            hidden.append(p)
+        elif cfg.optimizer == "muon" and "layers." in name and ".router." not in name:
+            hidden.append(p)  # an MoE router is a classifier head, whose rows AdamW steps independently
         else:
             decay.append(p)
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
@@ -308,6 +309,7 @@ class Output:
     tokenizer_json: Path
     force: bool = False
     resume: bool = False
+    lora: LoraSettings | None = None  # the final checkpoint merges the adapters, or keeps only them
 
 
 def check_output(output: Output) -> Checkpoint | None:

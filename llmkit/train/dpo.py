@@ -22,6 +22,7 @@ from llmkit.defaults import stage_default
 from llmkit.device import autocast
 from llmkit.engine import sequence_logprobs
 from llmkit.errors import UserError
+from llmkit.lora import add_lora
 from llmkit.train.chat_data import (
     IGNORE,
     ExampleOrder,
@@ -131,11 +132,13 @@ def run_dpo(
     )  # fmt: skip
 
 
-def build_dpo(cfg: TrainConfig, nproc: int, sft, prefs, beta, epochs, val_fraction, data_format) -> Stage:
-    """DPO as the runner's Stage: the SFT model as policy, its frozen log-probs as the reference."""
+def build_dpo(cfg: TrainConfig, nproc: int, sft, prefs, beta, epochs, val_fraction, data_format, lora=None) -> Stage:
+    """DPO as the runner's Stage: the SFT model as policy (with LoRA adapters if `lora`), its frozen
+    log-probs as the reference (computed before training, when the adapters' B = 0 leaves it the base)."""
     if beta <= 0:
         raise UserError(f"--beta must be greater than 0 (got {beta})")
     model, tokenizer, ckpt = load_model(sft, device="cpu")
+    add_lora(model, lora)
     records, rejected_rows = read_records(prefs, "prefs", data_format)
     train_records, val_records = split_by_id(records, val_fraction)
     max_len = model.config.seq_len + 1

@@ -5,7 +5,8 @@ A stage builds a model and a batch source and calls `train(...)`; stages differ 
 and losses. The loop, step by step:
 
     for each optimizer step:     lr from the schedule; re-seed the RNG from (seed, step, rank)
-      for each micro-batch:      forward under autocast, loss / accumulation steps, backward
+      for each micro-batch:      forward under autocast, loss (+ the model's auxiliary losses,
+                                 e.g. MoE load balancing) / accumulation steps, backward
                                  (DDP averages gradients across ranks on the last micro-batch)
       clip gradients, optimizer step; log loss, lr, tokens/s, MFU; evaluate; checkpoint
 
@@ -26,9 +27,12 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import signal
+import threading
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -36,10 +40,11 @@ import torch.distributed as dist
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from llmkit.artifacts import read_manifest
+from llmkit.artifacts import input_record, read_manifest
 from llmkit.checkpoint_files import Checkpoint, save_checkpoint
 from llmkit.device import autocast, peak_flops, resolve_device, resolve_precision
-from llmkit.errors import UserError
+from llmkit.errors import Terminated, UserError
+from llmkit.lora import LoraSettings, adapter_weights, merge_lora
 from llmkit.model import ModelConfig, Transformer, flops_per_token
 from llmkit.train.common import (
     BatchSource,
@@ -68,6 +73,7 @@ def train(
     resume_from: Checkpoint | None = None,
     extra_stats: dict | None = None,
     show_progress: bool = True,
+    extra_flops_per_token: int = 0,
 ) -> dict | None:
     """Train `model` on `data` and write the checkpoint artifact `output.out`; returns its manifest on
     rank 0 (None on other ranks).
@@ -75,13 +81,18 @@ def train(
     `evaluate(model, precision) -> {"val_loss": ..., "sample": "..."}` runs on rank 0 every
     `eval_every` steps and at the end; numbers go into metrics.parquet, strings are printed.
     Without --max-steps/--max-tokens/--max-time the run is one epoch. `extra_stats` (e.g. the
-    parameter count) go into the manifest's stats.
+    parameter count) go into the manifest's stats. `extra_flops_per_token` (e.g. a distillation
+    teacher's forward pass) is counted in MFU with the model's own.
     """
     run = Run(model, data, cfg, output, evaluate, resume_from, show_progress)
+    run.extra_flops_per_token = extra_flops_per_token
     optimizer_state = run.restore() if resume_from is not None else None
     run.prepare(optimizer_state)
 
-    interrupted = False
+    interrupted = None
+    # SIGTERM (what schedulers send before they kill a preempted job) is handled as Ctrl-C is
+    on_sigterm = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if on_sigterm else None
     try:
         with run.bar:
             while (done_fraction := run.done_fraction()) < 1:
@@ -91,11 +102,14 @@ def train(
                 if cfg.checkpoint_every and run.step % cfg.checkpoint_every == 0 and run.ddp.is_main:
                     run.save(final=False)
             run.log_row(run_eval=True)  # the final numbers, always with an evaluation
-    except KeyboardInterrupt:
-        interrupted = True
-    if interrupted:  # saved outside the handler, so a failing save is not reported as "during handling"
-        run.save_interrupted()
-        raise KeyboardInterrupt
+    except (KeyboardInterrupt, Terminated) as e:  # Ctrl-C, or SIGTERM
+        interrupted = e
+    finally:
+        if on_sigterm:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+    if interrupted is not None:  # saved outside the handler, so a failing save is not "during handling"
+        run.save_interrupted(interrupted)
+        raise type(interrupted)
 
     if run.ddp.world_size > 1:
         dist.barrier()
@@ -185,7 +199,7 @@ class Run:
             device_ids = [self.device.index] if self.device.type == "cuda" else None
             self.model = DistributedDataParallel(self.model, device_ids=device_ids)
 
-        self.flops_per_rank_token = flops_per_token(mcfg) / ddp.world_size
+        self.flops_per_rank_token = (flops_per_token(mcfg) + self.extra_flops_per_token) / ddp.world_size
         if cfg.peak_flops:
             self.peak, self.peak_source = cfg.peak_flops, "--peak-flops"
         else:
@@ -201,6 +215,7 @@ class Run:
         self.start = time.perf_counter()
         self.last_log = {"time": self.start, "step": self.step, "tokens": self.tokens}
         self.loss_sum = torch.zeros((), device=self.device)  # summed step losses since the last row
+        self.aux_sums: dict[str, torch.Tensor] = {}  # summed auxiliary-loss numbers since the last row
         self.bar = _progress(self.show_progress and ddp.is_main)
         self.task = self.bar.add_task(self.output.stage, total=1000, info="")
         # before the first step, so a run that is already done still logs a row with a sensible lr
@@ -249,8 +264,11 @@ class Run:
             with model.no_sync() if ddp.world_size > 1 and not last else nullcontext():
                 with autocast(self.device, self.precision):
                     loss = loss_fn(model, batch) / self.n_micro
-                loss.backward()
-            step_loss += loss.detach()
+                    aux_loss, aux_logged = take_aux_losses(self.raw_model)
+                (loss if aux_loss is None else loss + aux_loss / self.n_micro).backward()
+            step_loss += loss.detach()  # the task loss alone, comparable with a model that has no aux loss
+            for name, value in aux_logged.items():
+                self.aux_sums[name] = self.aux_sums.get(name, 0) + value / self.n_micro
             step_tokens += batch[0].numel()
         if not torch.isfinite(step_loss):
             latest = latest_step_checkpoint(self.output.out)
@@ -293,6 +311,12 @@ class Run:
                 "elapsed_s": self.elapsed(), "val_loss": None, "val_bpb": None,
             }  # fmt: skip
         self.loss_sum.zero_()
+        for name, total in self.aux_sums.items():  # per step, averaged over ranks
+            if self.ddp.world_size > 1:
+                dist.all_reduce(total)
+                total = total / self.ddp.world_size
+            row[name] = (total / steps_done).tolist() if steps_done else None
+        self.aux_sums = {}
         if run_eval and self.evaluate is not None and self.ddp.is_main and row["val_loss"] is None:
             self.evaluate_into(row)
         self.metrics.append(row)
@@ -333,9 +357,12 @@ class Run:
         progress = {"step": self.step, "tokens": self.tokens, "elapsed_s": self.elapsed()}
         folder = step_checkpoints_dir(output.out)
         target = output.out if final else folder / f"step-{progress['step']:08d}"
+        weights, extra = model.weights(), {"duration_s": round(progress["elapsed_s"], 3)}
+        if final and output.lora is not None:  # step checkpoints keep the adapters apart, for --resume
+            weights, extra["lora"] = lora_checkpoint(weights, output.lora, output.inputs[0])
         save_checkpoint(
             target,
-            model.weights(),
+            weights,
             model.config.to_dict(),
             output.tokenizer_json,
             stage=output.stage,
@@ -349,7 +376,7 @@ class Run:
             metrics=self.metrics,
             counts={"step": progress["step"], "tokens": progress["tokens"]},
             stats=stats,
-            extra={"duration_s": round(progress["elapsed_s"], 3)},  # the training time, resumed runs included
+            extra=extra,  # the training time (resumed runs included); how LoRA was saved
             force=True,
         )
         if final:
@@ -360,13 +387,12 @@ class Run:
                     shutil.rmtree(old, ignore_errors=True)
         return target
 
-    def save_interrupted(self) -> None:
-        """Ctrl-C: rank 0 saves a step checkpoint that --resume continues from."""
+    def save_interrupted(self, why: BaseException) -> None:
+        """Ctrl-C or SIGTERM: rank 0 saves a step checkpoint that --resume continues from."""
         if self.ddp.is_main:
             saved = self.save(final=False)
-            console.print(
-                f"[yellow]interrupted at step {self.step}[/]: saved {saved}; continue with --resume"
-            )
+            how = "terminated (SIGTERM)" if isinstance(why, Terminated) else "interrupted"
+            console.print(f"[yellow]{how} at step {self.step}[/]: saved {saved}; continue with --resume")
 
     def final_stats(self, extra_stats: dict | None) -> dict:
         """The manifest's stats: run size, final and best losses, median tokens/s and MFU, samples."""
@@ -398,6 +424,32 @@ class Run:
             "resumed_from_step": resume_from.manifest.get("counts", {}).get("step") if resume_from else None,
             "samples": self.samples,
         }
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated
+
+
+def take_aux_losses(model: torch.nn.Module) -> tuple[torch.Tensor | None, dict[str, torch.Tensor]]:
+    """The auxiliary losses that the transformers inside `model` (a policy, a value model) recorded
+    in their training forwards, summed, and their numbers to log (`Transformer.take_aux_losses`)."""
+    total, logged = None, {}
+    for module in model.modules():
+        if isinstance(module, Transformer):
+            loss, numbers = module.take_aux_losses()
+            if loss is not None:
+                total = loss if total is None else total + loss
+                logged.update(numbers)
+    return total, logged
+
+
+def lora_checkpoint(weights: dict, lora: LoraSettings, base) -> tuple[dict, dict]:
+    """(the weights a LoRA run's final checkpoint holds, its manifest's `lora` record): the adapters
+    merged (a plain model), or with `--lora-save adapter` only the adapters, and the base checkpoint's
+    path and fingerprint, which loading it checks (llmkit.checkpoint)."""
+    saved = adapter_weights(weights) if lora.save == "adapter" else merge_lora(weights, lora.scaling)
+    record = {**asdict(lora), "base": base if isinstance(base, dict) else input_record(base)}
+    return saved, record
 
 
 def _extra_state(model, data) -> dict:

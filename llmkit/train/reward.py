@@ -22,6 +22,7 @@ from llmkit.defaults import stage_default
 from llmkit.device import autocast
 from llmkit.engine import pad, reward_scores
 from llmkit.errors import UserError
+from llmkit.lora import add_lora
 from llmkit.model import RewardModel
 from llmkit.train.chat_data import (
     ExampleOrder,
@@ -135,10 +136,11 @@ def run_train_reward(
 
 
 def build_train_reward(cfg: TrainConfig, nproc: int, sft, prefs, epochs, margin, center, val_fraction,
-                       data_format) -> Stage:  # fmt: skip
+                       data_format, lora=None) -> Stage:  # fmt: skip
     """Reward-model training as the runner's Stage: the SFT backbone with a fresh score head, pairs as
     batches, the Bradley–Terry loss."""
     model, tokenizer, ckpt = reward_model_from_lm(sft, cfg.seed)
+    add_lora(model, lora)  # with LoRA the new score head still trains in full (llmkit/lora.py)
     records, rejected_rows = read_records(prefs, "prefs", data_format)
     train_records, val_records = split_by_id(records, val_fraction)
     train_pairs, dropped = encode_pairs(train_records, tokenizer, model.config.seq_len)

@@ -18,6 +18,7 @@ from torch import nn
 
 from llmkit.artifacts import read_manifest
 from llmkit.errors import UserError
+from llmkit.lora import LoraSettings
 from llmkit.train.common import (
     BatchSource,
     Output,
@@ -46,6 +47,8 @@ class Stage:
     # measured on rank 0 before the first step (e.g. the starting policy's held-out accuracy); its
     # numbers go into the manifest's stats next to `stats`
     before_training: Callable[[], dict] | None = None
+    # FLOPs per trained token besides the model's own (a distillation teacher's forward), for MFU
+    extra_flops_per_token: int = 0
 
 
 def run_stage(
@@ -58,6 +61,7 @@ def run_stage(
     force: bool = False,
     resume: bool = False,
     show_progress: bool = True,
+    lora: LoraSettings | None = None,
     **settings,
 ) -> dict | None:
     """Build the stage with `build(cfg, nproc, **settings)` and train it into the checkpoint artifact
@@ -65,19 +69,23 @@ def run_stage(
 
     `config` is what the user gave (the CLI's options), recorded under the resolved values. With
     `nproc` > 1 (and not already under torchrun) `nproc` processes are started here, each running
-    this function again with nproc=1.
+    this function again with nproc=1. `lora`: train low-rank adapters instead of the whole model
+    (the stage's build applies them; llmkit/lora.py), merged into the saved checkpoint or kept apart.
     """
     if nproc < 1:
         raise UserError(f"--nproc must be greater than 0 (got {nproc})")
     cfg = replace(train_config).validate()  # a copy: stages may derive steps or batch size in it
-    stage = build(cfg, nproc, **settings)
+    stage = build(cfg, nproc, **settings, **({"lora": lora.validate()} if lora else {}))
     run_config = {**(config or {}), **asdict(cfg), **stage.settings}  # the resolved values win
+    if lora:
+        run_config["lora"] = asdict(lora)
     output = Output(
-        Path(out_dir), stage.name, run_config, stage.inputs, stage.tokenizer_json, force=force, resume=resume
-    )
+        Path(out_dir), stage.name, run_config, stage.inputs, stage.tokenizer_json, force=force, resume=resume,
+        lora=lora,
+    )  # fmt: skip
     resume_from = check_output(output)
     if nproc > 1 and "WORLD_SIZE" not in os.environ:
-        options = dict(config=config, force=force, resume=resume, show_progress=show_progress, **settings)
+        options = dict(config=config, force=force, resume=resume, show_progress=show_progress, lora=lora, **settings)
         launch(nproc, _run_in_process, build, out_dir, cfg, options)
         return read_manifest(out_dir)
     before = stage.before_training() if stage.before_training and is_main_process() else {}
@@ -91,6 +99,7 @@ def run_stage(
         resume_from=resume_from,
         show_progress=show_progress,
         extra_stats={**stage.stats, **before},
+        extra_flops_per_token=stage.extra_flops_per_token,
     )
 
 

@@ -19,8 +19,10 @@ from llmkit.defaults import stage_default
 from llmkit.device import autocast
 from llmkit.engine import SamplingConfig, complete_chats, pad
 from llmkit.errors import UserError
+from llmkit.lora import LoraSettings, add_lora
 from llmkit.train.chat_data import ChatBatches, encode_chats, lm_rows, set_epoch_steps, split_by_id
 from llmkit.train.common import TrainConfig
+from llmkit.train.distill import check_distillation_settings, with_teacher
 from llmkit.train.runner import Stage, run_stage
 
 
@@ -90,23 +92,35 @@ def run_sft(
     val_fraction: float = stage_default("sft", "val_fraction"),
     long: str = stage_default("sft", "long"),
     data_format: str = "auto",
+    teacher: str | Path | None = None,
+    temperature: float = stage_default("distill", "temperature"),
+    alpha: float = stage_default("distill", "alpha"),
     **run_options,
 ) -> dict | None:
     """Fine-tune the checkpoint `base` on conversations (a chat artifact or a JSONL file in any chat format).
 
     Runs `epochs` passes over the training conversations unless the train config sets a limit. Writes
     a checkpoint artifact to `out_dir`; returns its manifest (None on ranks other than 0).
-    `run_options` (nproc, config, force, resume, show_progress) are `train.runner.run_stage`'s.
+    With a `teacher` checkpoint the loss on the assistant tokens is `train.distill`'s, with `temperature`
+    and `alpha`. `run_options` (nproc, config, force, resume, show_progress) are `train.runner.run_stage`'s.
     """
+    if teacher is not None:
+        check_distillation_settings(temperature, alpha)  # before anything is loaded
     return run_stage(
         build_sft, out_dir, train_config or TrainConfig.for_stage("sft"),
-        base=base, chats=chats, epochs=epochs, val_fraction=val_fraction, long=long, data_format=data_format, **run_options,
+        base=base, chats=chats, epochs=epochs, val_fraction=val_fraction, long=long, data_format=data_format,
+        teacher=teacher, temperature=temperature, alpha=alpha, **run_options,
     )  # fmt: skip
 
 
-def build_sft(cfg: TrainConfig, nproc: int, base, chats, epochs, val_fraction, long, data_format) -> Stage:
-    """SFT as the runner's Stage: the base model, its conversations as batches, the masked LM loss."""
+def build_sft(
+    cfg: TrainConfig, nproc: int, base, chats, epochs, val_fraction, long, data_format, teacher=None, temperature=1.0, alpha=0.5,
+    lora: LoraSettings | None = None,
+) -> Stage:
+    """SFT as the runner's Stage: the base model (with LoRA adapters if `lora`), its conversations as
+    batches, the masked LM loss."""
     model, tokenizer, ckpt = load_model(base, device="cpu")
+    add_lora(model, lora)
     records, rejected = read_records(chats, "chat", data_format)
     train_records, val_records = split_by_id(records, val_fraction)
     max_len = model.config.seq_len + 1  # inputs are the first seq_len tokens, targets the last
@@ -117,7 +131,7 @@ def build_sft(cfg: TrainConfig, nproc: int, base, chats, epochs, val_fraction, l
             f"no conversation fits the context of {model.config.seq_len} tokens ({dict(dropped)})"
         )
     set_epoch_steps(cfg, epochs, len(train_examples), nproc)
-    return Stage(
+    stage = Stage(
         "sft",
         model,
         ChatBatches(train_examples, tokenizer.pad_id, cfg.batch_size, cfg.seed),
@@ -136,3 +150,4 @@ def build_sft(cfg: TrainConfig, nproc: int, base, chats, epochs, val_fraction, l
             "packing": False,
         },
     )
+    return with_teacher(stage, teacher, temperature, alpha, tokenizer, str(base)) if teacher else stage
