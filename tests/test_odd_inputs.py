@@ -15,6 +15,7 @@ import gzip
 import json
 import lzma
 import re
+import tracemalloc
 import zlib
 from pathlib import Path
 
@@ -357,3 +358,53 @@ def test_tokenizer_training_tokenize_prompts_and_eval_tasks_read_compressed_bom_
     task = tmp_path / "task.jsonl"  # a .jsonl name over xz bytes
     task.write_bytes(lzma.compress('\ufeff{"question": "q", "answer": "a"}\n'.encode()))
     assert list(read_jsonl(task)) == [{"question": "q", "answer": "a"}]
+
+
+@pytest.mark.parametrize("encoding", ["br", "gzip-stored-decoded"])
+def test_brotli_bombs_and_big_stored_decoded_bodies_stay_within_the_cap(tmp_path, encoding):
+    """The payload reader holds about `max_record_bytes` (10 MB here) whatever a body inflates to."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    from llmkit.data.warc import read_payload
+
+    fifty_mb = b"<html>" + b"\x00" * (50 * 1024 * 1024)
+    if encoding == "br":
+        body, header = brotli.compress(fifty_mb, quality=1), "Content-Encoding: br\r\n"  # ~10 KB
+    else:
+        body, header = fifty_mb, "Content-Encoding: gzip\r\n"  # kept as it is: no gzip magic
+    source = write_warc(
+        tmp_path / "big.warc",
+        [warc_record("http://example.com/big", http_response(body, extra=header), compress=False)],
+    )
+    del fifty_mb, body
+    with open(source, "rb") as f:
+        record = next(r for r in ArchiveIterator(f) if r.rec_type == "response")
+        tracemalloc.start()
+        payload, _ = read_payload(record, 10 * 1024 * 1024)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    assert payload is None  # over the cap: skipped as too large
+    assert peak < 13 * 1024 * 1024, f"peak {peak / 2**20:.1f} MB"  # the cap plus one 1-2 MB step
+
+
+def test_a_docs_stage_names_the_crawl_source_that_lost_every_document(tmp_path):
+    """extract, filter and scrub count per `source` column (the WARC a page came from)."""
+    from llmkit.artifacts import ArtifactWriter
+    from llmkit.data.scrub import run_scrub
+    from llmkit.parquet import ParquetPartWriter
+
+    docs = [
+        {"id": "a", "url": "http://a.example/", "text": "nothing personal here", "source": "clean.warc.gz"},
+        {"id": "b", "url": "http://b.example/", "text": "mail jane@example.com", "source": "leaky.warc.gz"},
+        {"id": "c", "url": "http://c.example/", "text": "call +1 800 273 8255", "source": "leaky.warc.gz"},
+    ]
+    with ArtifactWriter(tmp_path / "docs", kind="docs", stage="extract") as w:
+        with ParquetPartWriter(w.part_path(0)) as part:
+            part.write(docs)
+        w.commit(counts={"rows": len(docs)})
+    with pytest.raises(SourcesLost, match="scrub: 1 source lost all"):
+        run_scrub([tmp_path / "docs"], tmp_path / "clean", max_pii=0, workers=1)
+    stats = run_scrub([tmp_path / "docs"], tmp_path / "allowed", max_pii=0, workers=1, allow_empty=True)
+    assert stats["lost_sources"] == [
+        {"source": "leaky.warc.gz", "in": 2, "out": 0, "top_reason": "pii:count 2"}
+    ]

@@ -331,7 +331,14 @@ def test_three_sigkills_at_random_points_then_resume_give_the_uninterrupted_weig
     assert read_manifest(out)["counts"]["step"] == steps and not checkpoints.exists()
 
 
-def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tokens, tmp_path):
+@pytest.mark.parametrize(
+    "sig, code, said",
+    [(signal.SIGINT, 130, "interrupted at step"), (signal.SIGTERM, 143, "terminated (SIGTERM) at step")],
+    ids=["ctrl-c", "sigterm"],
+)
+def test_ctrl_c_or_sigterm_saves_a_checkpoint_and_exits_cleanly(tokens, tmp_path, sig, code, said):
+    """Ctrl-C, or the SIGTERM schedulers (Slurm, Kubernetes) send before they kill a preempted job:
+    the run saves a step checkpoint that --resume continues from and exits without a traceback."""
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "llmkit", "pretrain", str(tokens), "-o", str(out), *SMALL, *FAST,
            "--max-steps", "100000", "--batch-size", "4", "--checkpoint-every", "5"]  # fmt: skip
@@ -343,30 +350,10 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tokens, tmp_path):
     while not list((tmp_path / "run.checkpoints").glob("step-*/manifest.json")):
         assert proc.poll() is None and time.time() < deadline
         time.sleep(0.02)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130, stderr
-    assert "interrupted at step" in stderr and "--resume" in stderr and "Traceback" not in stderr
-    assert not out.exists()
-    saved = [p for p in (tmp_path / "run.checkpoints").glob("step-*") if (p / "manifest.json").exists()]
-    assert len(saved) == 1 and int(saved[0].name.split("-")[1]) >= 5
-
-
-def test_sigterm_saves_a_checkpoint_and_exits_cleanly_like_ctrl_c(tokens, tmp_path):
-    """Schedulers (Slurm, Kubernetes) send SIGTERM before they kill a preempted job: the run saves a
-    step checkpoint that --resume continues from, and exits 143 without a traceback."""
-    out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "llmkit", "pretrain", str(tokens), "-o", str(out), *SMALL, *FAST,
-           "--max-steps", "100000", "--batch-size", "4", "--checkpoint-every", "5"]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
-    deadline = time.time() + 120
-    while not list((tmp_path / "run.checkpoints").glob("step-*/manifest.json")):
-        assert proc.poll() is None and time.time() < deadline
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGTERM)
-    _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 143, stderr
-    assert "terminated (SIGTERM) at step" in stderr and "--resume" in stderr and "Traceback" not in stderr
+    assert proc.returncode == code, stderr
+    assert said in stderr and "--resume" in stderr and "Traceback" not in stderr
     assert not out.exists()
     saved = [p for p in (tmp_path / "run.checkpoints").glob("step-*") if (p / "manifest.json").exists()]
     assert len(saved) == 1 and int(saved[0].name.split("-")[1]) >= 5

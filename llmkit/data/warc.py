@@ -104,6 +104,7 @@ class _Inflater:
     def __init__(self, encoding: str):
         self.encoding = encoding
         self.mismatch = False
+        self.pending = False  # decoded output is held back: call `feed` again, even without input
         self._decoder = None  # made from the first bytes, when the body's real format is known
         self._started = False
 
@@ -128,7 +129,7 @@ class _Inflater:
             if self._decoder is None:
                 self.mismatch = True
                 return data, b""
-            try:
+            try:  # the first bytes decide: decoded, or never encoded
                 return self._step(data, room)
             except Exception:  # zlib.error / brotli.error on the first bytes: never encoded
                 if data.startswith(b"\x1f\x8b"):
@@ -141,17 +142,19 @@ class _Inflater:
 
     def _step(self, data: bytes, room: int) -> tuple[bytes, bytes]:
         decoder = self._decoder
+        limit = min(room + 1, 1 << 20)  # at most 1 MB of output a call: peak memory stays near `room`
         if isinstance(decoder, _ZLIB):
             if decoder.eof:
                 return b"", b""  # bytes after the stream's end are ignored, as browsers do
-            return decoder.decompress(data, room + 1), decoder.unconsumed_tail
-        # brotli takes all the input and holds back output beyond the limit; empty calls drain it
-        out = [decoder.process(data, output_buffer_limit=room + 1)]
-        produced = len(out[0])
-        while not decoder.can_accept_more_data() and produced <= room:
-            out.append(decoder.process(b"", output_buffer_limit=room + 1 - produced))
-            produced += len(out[-1])
-        return b"".join(out), b""
+            return decoder.decompress(data, limit), decoder.unconsumed_tail
+        # brotli takes all the input, but holds back output past the limit (which one call may
+        # overshoot) and takes no more input until empty calls have drained it
+        if self.pending:
+            out, left = decoder.process(b"", output_buffer_limit=limit), data
+        else:
+            out, left = decoder.process(data, output_buffer_limit=limit), b""
+        self.pending = not decoder.can_accept_more_data()
+        return out, left
 
 
 _ZLIB = type(zlib.decompressobj())
@@ -184,7 +187,7 @@ def read_payload(record, limit: int) -> tuple[bytes | None, bool]:
         data = stream.read(1 << 16)
         if not data:
             break
-        while data:
+        while data or (inflater is not None and inflater.pending):
             if inflater is None:
                 out, data = data, b""
             else:
