@@ -167,14 +167,18 @@ def _example_text(item: dict, delimiter: str) -> str:
 def with_fewshot(
     items: list[dict], fewshot: list[dict], k: int, seed: int, delimiter: str = " "
 ) -> list[dict]:
-    """Each item with `prefix`: its description and k examples drawn (seeded) from `fewshot`."""
+    """Each item with `prefix`: its description and k examples drawn (seeded) from `fewshot`. When the
+    item is itself in `fewshot`, k + 1 are drawn and it is dropped (as lm-evaluation-harness does)."""
     rng = random.Random(seed)
+    position = {id(ex): i for i, ex in enumerate(fewshot)}
     out = []
     for item in items:
         prefix = item.get("description", "")
         if k:
-            pool = [ex for ex in fewshot if ex is not item]
-            prefix += "".join(_example_text(ex, delimiter) + FEWSHOT_DELIMITER for ex in rng.sample(pool, k))
+            own = position.get(id(item))
+            drawn = rng.sample(range(len(fewshot)), min(len(fewshot), k + (own is not None)))
+            shots = [fewshot[i] for i in drawn if i != own][:k]
+            prefix += "".join(_example_text(ex, delimiter) + FEWSHOT_DELIMITER for ex in shots)
         out.append({**item, "prefix": prefix})
     return out
 
