@@ -58,7 +58,7 @@ def load_config_file(path: Path, group: TyperGroup, ctx: typer.Context) -> dict[
     errors here, so a typo never silently falls back to the default.
     """
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))  # a BOM (Notepad) is dropped
     except FileNotFoundError as e:
         raise UserError(f"config file {path} does not exist") from e
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:

@@ -29,6 +29,7 @@ from pathlib import Path
 from llmkit.data.filter_interface import Filter, _fmt, setting, settings_of
 from llmkit.data.quality import C4Filter, FineWebQualityFilter, GopherQualityFilter, GopherRepetitionFilter
 from llmkit.errors import UserError
+from llmkit.textfiles import read_text
 
 DEFAULT_FILTERS = ("url", "language", "gopher_repetition", "gopher_quality", "c4", "fineweb")
 
@@ -55,9 +56,11 @@ def _read_word_list(path: str | None) -> frozenset[str]:
     if not path:
         return frozenset()
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        lines = read_text(path).splitlines()  # BOM dropped; a .gz/.zst/.bz2/.xz list decompressed
     except OSError as e:
         raise UserError(f"cannot read list {path}: {e.strerror or e}") from e
+    except UnicodeDecodeError as e:
+        raise UserError(f"list {path} is not UTF-8 text ({e.reason})") from e
     return frozenset(w.strip().lower() for w in lines if w.strip() and not w.startswith("#"))
 
 
