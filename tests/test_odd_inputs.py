@@ -173,6 +173,19 @@ def test_a_source_that_gives_no_page_is_a_warning_and_exit_3_unless_allowed(tmp_
         run_crawl([str(good), str(images)], tmp_path / "lib", workers=1)
 
 
+def test_a_source_of_requests_only_is_named_with_no_response_records(tmp_path):
+    source = write_warc(tmp_path / "requests.warc.gz", [
+        warc_record("http://example.com/a", b"GET /a HTTP/1.1\r\nHost: example.com\r\n\r\n", rec_type="request")
+    ])  # fmt: skip
+    good = write_warc(
+        tmp_path / "good.warc.gz", [warc_record("http://example.com/ok", http_response(page("ok")))]
+    )
+    stats = run_crawl([str(good), str(source)], tmp_path / "pages", workers=1, allow_empty=True)
+    assert stats["lost_sources"] == [
+        {"source": str(source), "in": 0, "out": 0, "top_reason": "no_response_records"}
+    ]
+
+
 def test_max_reject_fraction_makes_a_partly_lost_source_loud(tmp_path):
     records = [warc_record("http://example.com/ok", http_response(page("ok")))] + [
         warc_record(f"http://example.com/{i}.png", http_response(b"\x89PNG", "image/png")) for i in range(3)

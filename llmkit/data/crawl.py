@@ -347,7 +347,10 @@ def run_crawl(
             bad = ", ".join(f"{r['source']} ({'/'.join(r['errors']) or 'empty'})" for r in results)
             raise UserError(f"no WARC records could be read from {bad}")
         removed = dict(sorted(counts.get("removed", {}).items(), key=lambda kv: (-kv[1], kv[0])))
-        per_source = {r["source"]: {**r["counts"], "errors": r["counts"]["source_errors"]} for r in results}
+        per_source = {  # a source without damage that gave nothing had no response records at all
+            r["source"]: {**r["counts"], "errors": r["counts"]["source_errors"] or {"no_response_records": 1}}
+            for r in results
+        }
         lost = lost_sources(per_source, max_reject_fraction)
         stats = {
             "funnel": funnel(["crawl"], counts.get("in", 0), removed),
