@@ -3,6 +3,9 @@
 Each format is one small function `row -> record` that raises `BadRow(reason)` for a row it cannot
 use; `run_import` applies it to every row, writes the good ones, and sends the bad ones to
 `rejected/` (with the raw line, its line number and the reason) — a bad row never stops an import.
+Files may be compressed (gzip, bzip2, xz, zstd: told by their first bytes) and start with a BOM
+(llmkit/textfiles.py); `--format auto` votes over the first DETECT_ROWS rows. Reasons name the key
+and what is wrong with it (`answer:missing` vs `answer:not_text number`).
 
 | format              | row                                                | artifact |
 |---------------------|----------------------------------------------------|----------|
