@@ -79,6 +79,8 @@ def test_a_killed_sweep_resumes_without_repeating_finished_runs(tokens, tmp_path
 
     with pytest.raises(UserError, match="holds an unfinished sweep; pass --resume"):
         run_sweep(tokens, out, **settings)
+    with pytest.raises(UserError, match="cannot resume .*: it ran with --aspect 16, not 24"):
+        run_sweep(tokens, out, **{**settings, "aspect": 24}, resume=True)  # other models under the same names
     monkeypatch.setattr(sweep, "train_one", real_train_one)
     manifest = run_sweep(tokens, out, **settings, workers=2, resume=True)  # the other 4 runs in 2 processes
 

@@ -125,7 +125,9 @@ def run_sweep(
     work = out.with_name(out.name + ".runs")
     if out.exists() and not force:
         raise UserError(f"{out} already exists; pass --force to overwrite it")
-    tokens_fingerprint = input_record(art.path)["fingerprint"]
+    # what a finished run's result depends on besides its (depth, budget): a resumed sweep must match
+    plan = {"tokens": input_record(art.path)["fingerprint"], "lr": lr, "batch-size": batch_size,
+            "seq-len": seq_len, "aspect": aspect, "eval-tokens": eval_tokens, "seed": seed}  # fmt: skip
     if work.exists():
         if not resume and not force:
             raise UserError(f"{work} holds an unfinished sweep; pass --resume to continue it or --force to start over")
@@ -133,10 +135,11 @@ def run_sweep(
             shutil.rmtree(work)
         elif (work / "plan.json").is_file():
             saved = json.loads((work / "plan.json").read_text(encoding="utf-8"))
-            if saved.get("tokens_fingerprint") != tokens_fingerprint:
-                raise UserError(f"cannot resume {work}: the tokens have changed since; pass --force to start over")
+            for key in (k for k in plan if saved.get(k) != plan[k]):
+                what = "the tokens have changed since" if key == "tokens" else f"it ran with --{key} {saved.get(key)}, not {plan[key]}"
+                raise UserError(f"cannot resume {work}: {what}; pass --force to start over")
     work.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(work / "plan.json", {"tokens_fingerprint": tokens_fingerprint})
+    write_json_atomic(work / "plan.json", plan)
 
     threads = threads or max(1, (os.cpu_count() or 1) // workers)
     settings = dict(tokens_dir=str(art.path), lr=lr, batch_size=batch_size, eval_tokens=eval_tokens, seed=seed, threads=threads)
