@@ -16,8 +16,8 @@ pretrain` runs) twice for `--budget` seconds of wall clock each, with the same t
 Reported per model: validation loss over the whole last 10% in nats per character (tokenizer-free),
 training tokens/s, and for the MoE model the expert load (each layer's busiest expert's share over
 the mean share; 1 = perfectly even) at the end and its median over the run. The training-loss
-curves against wall-clock seconds, the loss gap at quarters of the budget, and a rough estimate of
-where the curves would cross (the gap extrapolated linearly in log time) go to
+curves against wall-clock seconds, the loss gap at quarters of the budget and at equal tokens, and a
+rough estimate of the budget at which the curves would cross (`compare_curves`) go to
 benchmarks/results/moe.json; `llmkit plot`'s picture of both runs (loss, tokens/s, router loss,
 expert-load heatmap) to benchmarks/results/moe.png.
 """
@@ -35,6 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import pyarrow.parquet as pq
 import torch
 from pretrain import DEFAULT_TEXT, prepare
@@ -98,23 +99,41 @@ def loss_at(curve: list[dict], value: float, key: str = "elapsed_s", window: int
     return sum(r["loss"] for r in nearest) / len(nearest)
 
 
+def stable_phase_fit(result: dict, budget: float) -> tuple[float, float] | None:
+    """(a, b) of loss ≈ a − b · ln(tokens), fitted to the training loss logged in the stable phase of
+    the schedule (after warmup, before the last `decay_fraction` of the clock decays): the curve a
+    longer run at this learning rate would follow. None with fewer than 3 points."""
+    warmup_tokens = TRAIN["warmup_steps"] * TRAIN["batch_size"] * result["model"]["seq_len"]
+    stable_end = budget * (1 - TRAIN["decay_fraction"])
+    rows = [r for r in result["curve"] if r["tokens"] > warmup_tokens and r["elapsed_s"] <= stable_end]
+    if len(rows) < 3:
+        return None
+    slope, intercept = np.polyfit([math.log(r["tokens"]) for r in rows], [r["loss"] for r in rows], 1)
+    return float(intercept), float(-slope)
+
+
 def compare_curves(dense: dict, moe: dict, budget: float) -> dict:
-    """The MoE-minus-dense training-loss gap at quarters of the budget (negative: MoE is ahead), and
-    where a straight line through the last two quarters' gaps in log time reaches zero: a rough
-    guess at the budget where the MoE model would overtake (None when it is ahead or not closing)."""
+    """The MoE-minus-dense training-loss gap at quarters of the budget (negative: MoE is ahead) and
+    at equal tokens, and a rough estimate of the budget where the MoE model would overtake.
+
+    The estimate: each model's stable-phase loss as a − b · ln(tokens) (stable_phase_fit), tokens as
+    its measured tokens/s × seconds; the curves cross where a_m − b_m · ln(r_m t) = a_d − b_d · ln(r_d t).
+    None when the MoE model is already ahead at the end, or its curve does not fall faster."""
     quarters = [budget * q for q in (0.25, 0.5, 0.75, 1.0)]
     gaps = [loss_at(moe["curve"], t) - loss_at(dense["curve"], t) for t in quarters]
-    crossing = None
-    (t1, g1), (t2, g2) = (quarters[1], gaps[1]), (quarters[3], gaps[3])
-    if g2 > 0 and g2 < g1:  # behind, but closing
-        slope = (g2 - g1) / (math.log(t2) - math.log(t1))
-        crossing = round(t2 * math.exp(-g2 / slope))
     # per token rather than per second: both at the tokens the slower model reached
     tokens = min(dense["curve"][-1]["tokens"], moe["curve"][-1]["tokens"])
     per_token = loss_at(moe["curve"], tokens, "tokens") - loss_at(dense["curve"], tokens, "tokens")
+    fits = {"dense": stable_phase_fit(dense, budget), "moe": stable_phase_fit(moe, budget)}
+    crossing = None
+    if fits["dense"] and fits["moe"] and gaps[-1] > 0:
+        (a_d, b_d), (a_m, b_m) = fits["dense"], fits["moe"]
+        r_d, r_m = dense["tokens_per_s"], moe["tokens_per_s"]
+        if b_m > b_d:  # ln t = (a_m − a_d − b_m ln r_m + b_d ln r_d) / (b_m − b_d)
+            crossing = round(math.exp((a_m - a_d - b_m * math.log(r_m) + b_d * math.log(r_d)) / (b_m - b_d)))
     return {
-        "at_s": quarters, "train_loss_gap": gaps, "estimated_crossing_s": crossing,
-        "at_tokens": tokens, "train_loss_gap_at_equal_tokens": per_token,
+        "at_s": quarters, "train_loss_gap": gaps, "at_tokens": tokens, "train_loss_gap_at_equal_tokens": per_token,
+        "stable_phase_fit_a_b": fits, "estimated_crossing_s": crossing,
     }  # fmt: skip
 
 

@@ -68,21 +68,30 @@ def test_routing_and_expert_sum_by_hand():
     assert torch.allclose(y, torch.tensor([[[first, 0.0], [second, 0.0]]]), atol=1e-6)
 
 
-def test_grouped_experts_equal_a_per_token_loop():
+def test_grouped_experts_equal_a_per_token_loop_with_their_gradients():
     torch.manual_seed(0)
     cfg = model_config(
         "tiny", 64, d_model=32, n_heads=2, n_kv_heads=1, ffn_hidden=16, n_experts=5, experts_per_token=3
     )
-    moe = MoE(cfg).eval()
+    moe = MoE(cfg)
     with torch.no_grad():
         moe.router.weight.mul_(50)  # decisive routing, so every expert gets a different share
-        x = torch.randn(3, 7, 32)
-        y = moe(x)
-        for token, out in zip(x.reshape(-1, 32), y.reshape(-1, 32), strict=True):
-            p = moe.router(token).softmax(-1)
-            top = p.topk(3)
-            expected = sum(w / top.values.sum() * moe.experts[i](token) for w, i in zip(*top, strict=True))
-            assert torch.allclose(out, expected, atol=1e-5)
+    x = torch.randn(3, 7, 32, requires_grad=True)
+    y = moe(x)
+    expected = []
+    for token in x.reshape(-1, 32):
+        top = moe.router(token).softmax(-1).topk(3)
+        expected.append(sum(w / top.values.sum() * moe.experts[i](token) for w, i in zip(*top, strict=True)))
+    expected = torch.stack(expected).view_as(y)
+    assert torch.allclose(y, expected, atol=1e-5)
+    # the gradients of the grouped computation (a custom backward for the row permutations) are the
+    # per-token loop's, for the input, the router and every expert
+    upstream = torch.randn_like(y)
+    params = [x, *moe.parameters()]
+    grouped = torch.autograd.grad((y * upstream).sum(), params)
+    looped = torch.autograd.grad((expected * upstream).sum(), params)
+    for name, a, b in zip(["x", *(n for n, _ in moe.named_parameters())], grouped, looped, strict=True):
+        assert torch.allclose(a, b, atol=1e-5), name
 
 
 def test_load_balancing_loss_is_minimal_for_uniform_load():
@@ -257,6 +266,46 @@ def test_export_to_mixtral_gives_the_same_logits_and_greedy_ids(moe_checkpoint, 
     with pytest.raises(UserError, match="mixture-of-experts model; --format gguf writes dense"):
         export_gguf(path, tmp_path / "x.gguf")
     assert not (tmp_path / "x.gguf").exists()
+
+
+def test_post_training_stages_and_eval_take_an_moe_checkpoint(moe_checkpoint, tmp_path):
+    """sft, train-reward, dpo, grpo and ppo (whose trained model holds an MoE policy and an MoE value
+    model) on an MoE checkpoint: each trains with the router losses and logs the expert load."""
+    import json
+
+    from llmkit.eval import EvalConfig, detect_task, run_eval
+    from llmkit.train.dpo import run_dpo
+    from llmkit.train.grpo import run_grpo
+    from llmkit.train.ppo import PPOConfig, run_ppo
+    from llmkit.train.reward import run_train_reward
+    from llmkit.train.sft import run_sft
+
+    path, _, _ = moe_checkpoint
+    prompt = [{"role": "user", "content": "What is 2 + 2?"}]
+    with open(tmp_path / "chat.jsonl", "w") as chat, open(tmp_path / "prefs.jsonl", "w") as prefs:
+        for i in range(12):
+            turn = [{"role": "user", "content": f"Q{i}: the sky?"}]
+            chat.write(json.dumps({"messages": [*turn, {"role": "assistant", "content": "Blue."}]}) + "\n")
+            prefs.write(json.dumps({"prompt": turn, "chosen": "Blue.", "rejected": "Go away."}) + "\n")
+    (tmp_path / "prompts.jsonl").write_text((json.dumps({"prompt": prompt, "answer": "4"}) + "\n") * 8)
+    cfg = TrainConfig(max_steps=2, batch_size=4, warmup_steps=0, eval_every=0, log_every=1, threads=1)
+    quiet = dict(show_progress=False)
+    run_sft(path, tmp_path / "chat.jsonl", tmp_path / "sft", cfg, **quiet)
+    run_train_reward(tmp_path / "sft", tmp_path / "prefs.jsonl", tmp_path / "rm", cfg, **quiet)
+    run_dpo(tmp_path / "sft", tmp_path / "prefs.jsonl", tmp_path / "dpo", cfg, **quiet)
+    run_grpo(tmp_path / "sft", tmp_path / "prompts.jsonl", tmp_path / "grpo", cfg, group_size=2,
+             max_new_tokens=4, val_fraction=0.0, **quiet)  # fmt: skip
+    pcfg = PPOConfig(rollout_size=4, minibatches=2, ppo_epochs=1, max_new_tokens=4)
+    ppo_cfg = TrainConfig(warmup_steps=0, eval_every=0, log_every=2, threads=1)
+    run_ppo(tmp_path / "sft", tmp_path / "rm", tmp_path / "prompts.jsonl", tmp_path / "ppo", ppo_cfg, pcfg,
+            rollouts=1, val_fraction=0.0, **quiet)  # fmt: skip
+    for stage in ("sft", "rm", "dpo", "grpo", "ppo"):
+        last = pq.read_table(tmp_path / stage / "metrics.parquet").to_pylist()[-1]
+        assert last["router_aux_loss"] >= 0.99 and len(last["expert_load"]) == 2, stage
+    assert describe(tmp_path / "rm")["checkpoint"]["active_parameters"] > 0
+    (tmp_path / "t.txt").write_text("The river runs past the old mill.\n")
+    manifest = run_eval(tmp_path / "sft", [detect_task(tmp_path / "t.txt")], tmp_path / "eval", EvalConfig())
+    assert all(math.isfinite(v) for v in manifest["stats"]["metrics"]["t"].values() if isinstance(v, float))
 
 
 # --------------------------------------------------------------------------------------- bad inputs
