@@ -17,6 +17,7 @@ from llmkit.artifacts import fingerprint
 from llmkit.checkpoint import load_model
 from llmkit.checkpoint_files import open_checkpoint
 from llmkit.engine import SamplingConfig, generate
+from llmkit.errors import UserError
 from llmkit.generate import run_chat
 from llmkit.import_model import import_model
 
@@ -187,6 +188,12 @@ def test_qwen_lora_adapter_saved_apart_and_exported(tmp_path, hf_models):
     hf_model = AutoModelForCausalLM.from_pretrained(tmp_path / "hf", dtype=torch.float32).eval()
     assert (model(ids) - hf_logits(hf_model, ids)).abs().max().item() < 1e-4
 
+    # the adapter fits its base only: a changed base is refused, not silently merged
+    manifest = json.loads((tmp_path / "base" / "manifest.json").read_text())
+    (tmp_path / "base" / "manifest.json").write_text(json.dumps({**manifest, "created": "changed"}))
+    with pytest.raises(UserError, match="has changed since"):
+        load_model(tmp_path / "sft", device="cpu")
+
 
 def test_bad_inputs_one_line_and_nothing_written(tmp_path, hf_models, llmkit):
     folder, _ = hf_models["llama"]
@@ -203,11 +210,18 @@ def test_bad_inputs_one_line_and_nothing_written(tmp_path, hf_models, llmkit):
     mistral.mkdir()
     config = json.loads((folder / "config.json").read_text()) | {"architectures": ["MistralForCausalLM"]}
     (mistral / "config.json").write_text(json.dumps(config))
+    llama31 = tmp_path / "llama31"
+    llama31.mkdir()
+    rope = {"rope_type": "llama3", "rope_theta": 5e5, "factor": 8.0}
+    (llama31 / "config.json").write_text(
+        json.dumps({**config, "architectures": ["LlamaForCausalLM"], "rope_parameters": rope})
+    )
 
     cases = [
         (["import-model", no_weights], "no weights"),
         (["import-model", pickles], "pytorch_model.bin"),
         (["import-model", mistral], "unsupported architecture MistralForCausalLM"),
+        (["import-model", llama31], "rope_scaling type 'llama3'"),
     ]
     for args, fragment in cases:
         out = tmp_path / "out"
@@ -226,6 +240,32 @@ def test_bad_inputs_one_line_and_nothing_written(tmp_path, hf_models, llmkit):
         and not (tmp_path / "sft.partial").exists()
         and not (tmp_path / "sft.checkpoints").exists()
     )
+    r = llmkit("sft", base, SAMPLE / "chat.jsonl", "-o", out, "--lora-alpha", "32")
+    assert_one_line_error(r, "--lora-alpha needs --lora-rank")
     r = llmkit("pretrain", tmp_path, "-o", out, "--lora-rank", "8")
-    assert_one_line_error(r, "--lora-rank")
+    assert_one_line_error(r, "No such option: --lora-rank")
     assert not out.exists()
+
+
+def test_special_tokens_are_found_by_name_llama3_style(tmp_path):
+    """A Llama 3 tokenizer's own header and end-of-turn tokens fill llmkit's three chat roles."""
+    from hf_folders import train_hf_tokenizer
+    from tokenizers import Tokenizer
+
+    from llmkit.import_model import find_roles
+
+    specials = [
+        "<|begin_of_text|>",
+        "<|end_of_text|>",
+        "<|start_header_id|>",
+        "<|end_header_id|>",
+        "<|eot_id|>",
+    ]
+    train_hf_tokenizer(
+        tmp_path, {"tokens": specials, "bos_token": specials[0], "eos_token": "<|eot_id|>", "pad_token": None}
+    )
+    tok = Tokenizer.from_file(str(tmp_path / "tokenizer.json"))
+    roles, missing = find_roles(tok, {"eos_token": "<|eot_id|>"})
+    assert roles["im_start"] == "<|start_header_id|>" and roles["im_sep"] == "<|end_header_id|>"
+    assert roles["im_end"] == "<|eot_id|>" and roles["eot"] == roles["pad"] == "<|end_of_text|>"
+    assert missing == ["tool_call", "tool_result"]  # only the tool tokens are llmkit's
