@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from conftest import make_checkpoint, make_tokenizer
 from lm_eval import simple_evaluate
 from lm_eval.tasks import TaskManager
 
+from llmkit.checkpoint import load_model
 from llmkit.eval import EvalConfig, detect_task, run_eval
+from llmkit.eval_suites import continuation_scores
+from llmkit.eval_tasks import encode_pair
 from llmkit.export import export_hf
 from llmkit.parquet import iter_rows
 
@@ -87,9 +91,11 @@ def test_lm_evaluation_harness_and_llmkit_agree_on_every_example(tmp_path, monke
 
     theirs = simple_evaluate(
         model="hf",
-        model_args=f"pretrained={tmp_path / 'hf'},dtype=float32",
+        # add_bos_token=False: lm-eval 0.4.13 otherwise keeps the tokenizer's default, and the export's
+        # tokenizer puts <|endoftext|> in front of every text, where llmkit eval scores the context as it is
+        model_args=f"pretrained={tmp_path / 'hf'},dtype=float32,add_bos_token=False",
         tasks=["llmkit_own", "llmkit_arc"],
-        task_manager=TaskManager(include_path=str(tasks_dir)),
+        task_manager=TaskManager(include_path=str(tasks_dir), include_defaults=False),  # not its own tasks
         device="cpu",
         batch_size=4,
         log_samples=True,
@@ -105,5 +111,13 @@ def test_lm_evaluation_harness_and_llmkit_agree_on_every_example(tmp_path, monke
         # and example by example, not only on average
         their_scores = [s["acc"] for s in sorted(theirs["samples"][name], key=lambda s: s["doc_id"])]
         assert [e["score"] for e in examples if e["task"] == name] == their_scores, name
+    # and choice by choice: the harness's log-likelihoods are the ones llmkit scores (ARC rows)
+    model = load_model(tmp_path / "ckpt")[0]
+    for sample in sorted(theirs["samples"]["llmkit_arc"], key=lambda s: s["doc_id"]):
+        question, texts, _ = ARC[sample["doc_id"]]
+        requests = [encode_pair(tokenizer, f"Question: {question}\nAnswer:", " " + t) for t in texts]
+        ours_ll = [score[0] for score in continuation_scores(model, requests, batch_size=8)]
+        their_ll = [float(resp[0]) for resp in sample["filtered_resps"]]
+        assert ours_ll == pytest.approx(their_ll, abs=1e-4), sample["doc_id"]
     # the example's accuracies are not all equal, so the agreement says something
     assert 0 < ours["llmkit_own"]["acc"] < 1 or 0 < ours["llmkit_arc"]["acc"] < 1
