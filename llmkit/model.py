@@ -306,25 +306,6 @@ def router_losses(router_logits: torch.Tensor, chosen: torch.Tensor) -> tuple[to
     return balance, z, load
 
 
-class _PermuteRows(torch.autograd.Function):
-    """rows[order] for a permutation `order`, with the gradient gathered by the inverse permutation:
-    autograd would scatter-add it (index_put with accumulate), several times slower on a CPU."""
-
-    @staticmethod
-    def forward(ctx, rows: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(order)
-        return rows[order]
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        (order,) = ctx.saved_tensors
-        return grad[order.argsort()], None
-
-
-def permute_rows(rows: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
-    return _PermuteRows.apply(rows, order)
-
-
 class MoE(nn.Module):
     """A mixture of SwiGLU experts (Shazeer et al. 2017; Mixtral's routing): a linear router
     scores the experts for each token, the top `experts_per_token` process it, and their outputs
@@ -352,12 +333,12 @@ class MoE(nn.Module):
         # the N · k (token, expert) assignments, sorted by expert: each expert's rows are contiguous
         order = chosen.reshape(-1).argsort(stable=True)
         per_expert = torch.bincount(chosen.reshape(-1), minlength=len(self.experts)).tolist()
-        rows = permute_rows(x.repeat_interleave(self.top_k, dim=0), order)
+        rows = x.repeat_interleave(self.top_k, dim=0)[order]
         # an expert with no tokens still runs (on 0 rows): its weights get a zero gradient rather
         # than none, which DistributedDataParallel requires of every parameter
         outputs = [expert(part) for expert, part in zip(self.experts, rows.split(per_expert), strict=True)]
         gates = weights.reshape(-1)[order, None].to(x.dtype)
-        y = permute_rows(torch.cat(outputs) * gates, order.argsort())  # back to (token, slot) order
+        y = (torch.cat(outputs) * gates)[order.argsort()]  # back to (token, slot) order
         out = y.view(-1, self.top_k, shape[-1]).sum(dim=1)
         self.routing = (router_logits, chosen) if self.training and torch.is_grad_enabled() else None
         return out.view(shape)

@@ -84,8 +84,8 @@ def test_grouped_experts_equal_a_per_token_loop_with_their_gradients():
         expected.append(sum(w / top.values.sum() * moe.experts[i](token) for w, i in zip(*top, strict=True)))
     expected = torch.stack(expected).view_as(y)
     assert torch.allclose(y, expected, atol=1e-5)
-    # the gradients of the grouped computation (a custom backward for the row permutations) are the
-    # per-token loop's, for the input, the router and every expert
+    # the gradients of the grouped computation are the per-token loop's, for the input, the router
+    # and every expert
     upstream = torch.randn_like(y)
     params = [x, *moe.parameters()]
     grouped = torch.autograd.grad((y * upstream).sum(), params)
