@@ -249,8 +249,13 @@ def test_chatcore_centres_choice_and_generated_answers(tmp_path, uniform_ckpt):
     write_jsonl(tmp_path / "arc_easy.jsonl", [ROWS["arc"][0]] * 2)
     write_jsonl(tmp_path / "mmlu.jsonl", [ROWS["mmlu"][0]] * 2)
     write_jsonl(tmp_path / "gsm8k.jsonl", [ROWS["gsm8k"][0]])
+    write_jsonl(tmp_path / "mmlu.fewshot.jsonl", [ROWS["mmlu"][0]])  # MMLU's dev split, beside the test file
     tasks = suite_tasks("chatcore", tmp_path)
     assert [t.name for t in tasks] == ["arc_easy", "mmlu", "gsm8k"]
+    assert (
+        tasks[1].options["fewshot"] == str(tmp_path / "mmlu.fewshot.jsonl")
+        and "fewshot" not in tasks[0].options
+    )
     cfg = EvalConfig(max_new_tokens=8)
     stats = run_eval(uniform_ckpt, tasks, tmp_path / "out", cfg, suite_name="chatcore")["stats"]
     m = stats["metrics"]
