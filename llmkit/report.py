@@ -1,7 +1,7 @@
 """`llmkit report RUN_DIR`: a report card of a pipeline run, as Markdown with PNGs.
 
 It reads only what the stages wrote (their manifests, metrics and tables) under RUN_DIR, by the
-names the demo uses (pages, text, kept, unique, clean, tokenizer, tokens, base, sft, rm, ppo, dpo,
+names the demo uses (pages, text, kept, unique, decontaminated, clean, tokenizer, tokens, base, sft, rm, ppo, dpo,
 grpo, eval-*, generations); a stage that is missing is left out of the report.
 """
 
