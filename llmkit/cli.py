@@ -577,6 +577,8 @@ def decontaminate(
     workers: Workers = None,
     executor: Executor = "local",
     ray_address: RayAddress = None,
+    max_reject_fraction: MaxRejectFraction = 1.0,
+    allow_empty: AllowEmpty = False,
     force: Force = False,
 ) -> None:
     """Remove documents that share a word n-gram with an evaluation item (its question and answer).
@@ -601,11 +603,16 @@ def decontaminate(
         executor=executor,
         ray_address=ray_address,
         force=force,
+        max_reject_fraction=max_reject_fraction,
+        allow_empty=allow_empty,
     )
     print_funnel(stats, out)
     console.print(
         "contaminated documents per task: "
-        + ", ".join(f"{task} {c['docs']:,} ({c['ngrams']:,} {ngram}-grams)" for task, c in stats["contamination"].items())
+        + ", ".join(
+            f"{task} {c['docs']:,} ({c['ngrams']:,} {ngram}-grams)"
+            for task, c in stats["contamination"].items()
+        )
     )
 
 
@@ -1936,7 +1943,9 @@ def eval_(
     ] = None,
     data_dir: Annotated[
         Path,
-        typer.Option("--data-dir", help="With --suite core|chatcore: the folder of <task>.jsonl|parquet files."),
+        typer.Option(
+            "--data-dir", help="With --suite core|chatcore: the folder of <task>.jsonl|parquet files."
+        ),
     ] = Path("data/eval"),
     num_fewshot: Annotated[
         int,
@@ -2017,7 +2026,9 @@ def eval_(
     cfg.num_fewshot, cfg.fewshot_seed = num_fewshot, fewshot_seed
     other = read_eval_metrics(compare_to) if compare_to else None
     suite_name = str(suite) if builtin else "centered"
-    manifest = run_eval(checkpoint, task_list, out, cfg, config=resolved_config(ctx), force=force, suite_name=suite_name)
+    manifest = run_eval(
+        checkpoint, task_list, out, cfg, config=resolved_config(ctx), force=force, suite_name=suite_name
+    )
     metrics = manifest["stats"]["metrics"]
     deltas = {(r["task"], r["metric"]): r for r in compare(metrics, other)} if compare_to else {}
     if compare_to and not deltas:
@@ -2037,7 +2048,9 @@ def eval_(
     console.print(table)
     if "suite" in manifest["stats"]:
         summary = manifest["stats"]["suite"]
-        console.print(f"{summary['name']} (mean centred score of {len(summary['centered'])} tasks): {summary['mean']:.4f}")
+        console.print(
+            f"{summary['name']} (mean centred score of {len(summary['centered'])} tasks): {summary['mean']:.4f}"
+        )
     console.print(f"[green]wrote[/] {out} (per-example rows in {out}/examples/)")
 
 

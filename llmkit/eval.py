@@ -93,7 +93,8 @@ def read_suite(path: str | Path) -> list[Task]:
         opts = {k: v for k, v in entry.items() if k not in ("path", "name", "type")}
         if "fewshot" in opts:  # a few-shot split, relative to the suite file like `path`
             fewshot = Path(opts["fewshot"])
-            opts["fewshot"] = str(fewshot if fewshot.is_absolute() or fewshot.exists() else p.parent / fewshot)
+            fewshot = fewshot if fewshot.is_absolute() or fewshot.exists() else p.parent / fewshot
+            opts["fewshot"] = str(fewshot)
         if "answer_regex" in opts:
             opts["answer_regex"] = compile_answer_regex(opts["answer_regex"], f"suite file {p}: answer_regex")
         tasks.append(detect_task(path_, entry.get("name"), entry.get("type"), **opts))

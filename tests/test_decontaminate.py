@@ -159,3 +159,15 @@ def test_make_runs_decontaminate_between_dedup_and_scrub_only_with_eval_tasks(tm
     )
     assert f"scrub {tmp_path}/run/decontaminated -o" in with_tasks[-1]
     assert [line.split("llmkit ", 1)[1].split()[0] for line in planned()][-2:] == ["dedup", "scrub"]
+
+
+def test_a_source_that_loses_every_document_is_loud_unless_allowed(tmp_path):
+    from llmkit.errors import SourcesLost
+
+    tasks = write_jsonl(tmp_path / "hellaswag.jsonl", [HELLASWAG])
+    text = "Fixing a bicycle: a woman turns the bicycle upside down on the grass. She waits."
+    docs = make_docs(tmp_path, [{"id": "1", "url": "u", "text": text}], name="unique")
+    with pytest.raises(SourcesLost, match="1 source lost all or too many documents"):
+        run_decontaminate([docs], tmp_path / "out", [tasks], workers=1)
+    stats = run_decontaminate([docs], tmp_path / "out2", [tasks], workers=1, allow_empty=True)
+    assert stats["docs_out"] == 0 and stats["contamination"]["hellaswag"]["docs"] == 1

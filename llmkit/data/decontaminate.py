@@ -180,6 +180,8 @@ def run_decontaminate(
     executor: str = "local",
     ray_address: str | None = None,
     force: bool = False,
+    max_reject_fraction: float = 1.0,
+    allow_empty: bool = False,
 ) -> dict:
     """Remove documents of `docs` artifacts that contain an n-gram of an evaluation task in `against`.
 
@@ -216,4 +218,6 @@ def run_decontaminate(
         ray_address=ray_address,
         force=force,
         extra_stats=contamination,
+        max_reject_fraction=max_reject_fraction,  # the loud funnel (llmkit/data/loud_funnel.py)
+        allow_empty=allow_empty,
     )
