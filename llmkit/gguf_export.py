@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from llmkit.artifacts import partial_path
+from llmkit.checkpoint import checkpoint_weights
 from llmkit.checkpoint_files import open_checkpoint
 from llmkit.defaults import stage_default
 from llmkit.errors import UserError
@@ -85,7 +86,7 @@ def export_gguf(
         raise UserError(f"{out} is a directory; --format gguf writes one file (e.g. {out}/model.gguf)")
     if out.exists() and not force:
         raise UserError(f"{out} already exists; pass --force to overwrite it")
-    weights = {name: t.float().numpy() for name, t in ckpt.weights().items()}
+    weights = {name: t.float().numpy() for name, t in checkpoint_weights(ckpt).items()}  # LoRA adapter: merged
     if "score.weight" in weights:
         raise UserError(f"{ckpt.path} is a reward model (it has score.weight); GGUF holds language models")
     _check_shapes(weights, cfg, ckpt.path)
