@@ -8,7 +8,7 @@ Passages: 40-60 words drawn from a Zipf (s=1.1) distribution over 50,000 invente
 document per passage (so a passage is a document), written as a docs artifact in parts of 100,000
 rows. Queries: 3 words picked from a random passage.
 
-Per size, each side runs in a fresh process so its peak RSS (ru_maxrss) is its own:
+Per size, each side runs in a fresh process so its peak RSS (VmHWM) is its own:
   - llmkit: `run_index` (split in the executor with all cores, tokenize, bm25s build, save); then
     `Index.search(q, 10)` (retrieve from the memory-mapped matrix and read the hits' texts) per query.
   - rank_bm25: read the passages, the same word split (llmkit.retrieval.word_tokenizer), then
@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import resource
 import subprocess
 import sys
 import tempfile
@@ -114,7 +113,12 @@ def make_queries(docs: Path, n: int, seed: int = 1) -> list[str]:
 
 
 def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    """This process's peak resident memory (VmHWM). Not ru_maxrss: Linux carries that over from the
+    parent across fork and exec, so a side would report the corpus writer's peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024  # kB
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def side_llmkit(docs: str, index: str, queries: list[str]) -> dict:

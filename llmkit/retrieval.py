@@ -83,7 +83,6 @@ class Index:
         except (OSError, ValueError, KeyError, json.JSONDecodeError) as e:
             raise UserError(f"index {self.path} is corrupt: {e}") from e
         # (part, row group) of every row group, and the global row each one starts at
-        self._files = files
         self._groups = [(f, g) for f in files for g in range(f.metadata.num_row_groups)]
         sizes = [f.metadata.row_group(g).num_rows for f, g in self._groups]
         self._group_starts = np.cumsum([0, *sizes])
@@ -101,7 +100,7 @@ class Index:
         A query with no word left after stop-word removal is a UserError: nothing could match it.
         """
         if k < 1:
-            raise UserError(f"--top-k must be at least 1 (got {k})")
+            raise UserError(f"the number of passages to retrieve must be at least 1 (got {k})")
         words = query_words(query)
         if not words:
             raise UserError(
