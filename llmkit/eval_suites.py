@@ -80,7 +80,7 @@ def layout_task(path: Path, name: str | None, options: dict) -> Task | None:
     its first row's keys); None when it is not, so the caller can try llmkit's own task types."""
     layout = get_layout(options["layout"]) if "layout" in options else None
     if layout is None:
-        if path.is_dir() or path.suffix not in TABLE_SUFFIXES:
+        if path.is_dir():  # a tokens or prompts artifact: llmkit's own types
             return None
         first = read_rows(path, limit=1)
         if not first:

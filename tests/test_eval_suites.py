@@ -266,3 +266,12 @@ def test_chatcore_centres_choice_and_generated_answers(tmp_path, uniform_ckpt):
     assert stats["suite"]["mean"] == pytest.approx(sum(m[t]["centered"] for t in m) / 3)
     with pytest.raises(UserError, match="--suite core: .* holds none of its task files"):
         suite_tasks("core", tmp_path / "out")
+
+
+def test_a_compressed_release_is_read_as_it_ships(tmp_path):
+    import gzip
+
+    path = tmp_path / "piqa_validation.jsonl.gz"
+    path.write_bytes(gzip.compress((json.dumps(ROWS["piqa"][0]) + "\n").encode()))
+    task = detect_task(path)
+    assert task.type == "imported" and task.options["layout"] == "piqa"
