@@ -161,7 +161,7 @@ def main() -> None:
     result: dict = {
         "cpu": cpu_model(), "threads": torch.get_num_threads(), "precision": resolve_precision("auto", torch.device("cpu")),
         "load_average_1min_at_start": os.getloadavg()[0],
-        "settings": {k: v for k, v in vars(args).items() if k not in ("text", "out")},
+        "settings": {k: v for k, v in vars(args).items() if k not in ("text", "out", "work")},
     }  # fmt: skip
     console.print(f"[bold]distillation benchmark[/] on {result['cpu']}, {result['threads']} threads, {args.steps} steps")
     if args.hard_only:  # add the recipe's numbers to the last full run's results
