@@ -78,6 +78,10 @@ def hf_config(cfg: dict, special_ids: dict[str, int]) -> dict:
         # transformers >= 5 reads rope_parameters; older versions and llama.cpp read rope_theta
         "rope_theta": cfg["rope_theta"],
         "rope_parameters": {"rope_type": "default", "rope_theta": cfg["rope_theta"]},
+        # Llama 3.1's frequency scaling (an imported model's), under both names transformers has used
+        **({"rope_scaling": {"rope_type": "llama3", **cfg["rope_scaling"]},
+            "rope_parameters": {"rope_type": "llama3", "rope_theta": cfg["rope_theta"], **cfg["rope_scaling"]}}
+           if cfg.get("rope_scaling") else {}),
         "tie_word_embeddings": cfg["tie_embeddings"],
         "hidden_act": "silu",
         "attention_bias": False,
@@ -211,8 +215,12 @@ def export_hf(checkpoint: str | Path, out: str | Path, force: bool = False) -> d
         save_file(tensors, str(tmp / "model.safetensors"), metadata={"format": "pt"})
         config = hf_config(cfg, special_ids)
         write_json_atomic(tmp / "config.json", config)
-        hf_tokenizer(checkpoint.tokenizer_path, special_ids["bos"], special["bos"]).save(str(tmp / "tokenizer.json"))
-        write_json_atomic(tmp / "tokenizer_config.json", hf_tokenizer_config(cfg["seq_len"], special, chat_template))
+        hf_tokenizer(checkpoint.tokenizer_path, special_ids["bos"], special["bos"]).save(
+            str(tmp / "tokenizer.json")
+        )
+        write_json_atomic(
+            tmp / "tokenizer_config.json", hf_tokenizer_config(cfg["seq_len"], special, chat_template)
+        )
         write_json_atomic(
             tmp / "special_tokens_map.json",
             {"bos_token": special["bos"], "eos_token": special["eos"], "pad_token": special["pad"]},

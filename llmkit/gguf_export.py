@@ -81,12 +81,18 @@ def export_gguf(
             f"{ckpt.path} is a mixture-of-experts model; --format gguf writes dense Llama models: "
             "export --format hf (a Mixtral folder) and convert that with llama.cpp's convert_hf_to_gguf.py"
         )
+    if cfg.rope_scaling or cfg.qkv_bias:  # an imported Llama 3.1 or Qwen2 model
+        raise UserError(
+            f"{ckpt.path} uses {'RoPE scaling' if cfg.rope_scaling else 'q/k/v biases'}, which this GGUF writer "
+            "does not write: export --format hf and convert that with llama.cpp's convert_hf_to_gguf.py"
+        )
     out = Path(out)
     if out.is_dir():
         raise UserError(f"{out} is a directory; --format gguf writes one file (e.g. {out}/model.gguf)")
     if out.exists() and not force:
         raise UserError(f"{out} already exists; pass --force to overwrite it")
-    weights = {name: t.float().numpy() for name, t in checkpoint_weights(ckpt).items()}  # LoRA adapter: merged
+    # a LoRA adapter saved apart comes merged onto its base
+    weights = {name: t.float().numpy() for name, t in checkpoint_weights(ckpt).items()}
     if "score.weight" in weights:
         raise UserError(f"{ckpt.path} is a reward model (it has score.weight); GGUF holds language models")
     _check_shapes(weights, cfg, ckpt.path)

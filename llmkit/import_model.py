@@ -41,6 +41,7 @@ CHAT_MARKERS = (
     ("<|im_start|>", "<|im_sep|>", "<|im_end|>"),
     ("<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"),
 )
+LLAMA3_SCALING = ("factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings")
 DOCUMENT_END = ("<|endoftext|>", "<|end_of_text|>")  # tried before the tokenizer's eos_token
 
 
@@ -107,11 +108,12 @@ def model_config_from_hf(hf: dict, seq_len: int | None = None) -> ModelConfig:
         )
     rope = hf.get("rope_parameters") or hf.get("rope_scaling") or {}
     rope_type = rope.get("rope_type") or rope.get("type") or "default"
-    if rope_type != "default":
+    if rope_type not in ("default", "llama3"):
         raise UserError(
-            f"{arch} with rope_scaling type {rope_type!r} (e.g. Llama 3.1's) is not supported: llmkit's RoPE "
-            "has no frequency scaling; only unscaled RoPE (rope_theta) imports"
+            f"{arch} with rope_scaling type {rope_type!r} is not supported: llmkit's RoPE computes plain "
+            "RoPE (rope_theta) and Llama 3.1's 'llama3' scaling only"
         )
+    scaling = {k: rope[k] for k in LLAMA3_SCALING} if rope_type == "llama3" else None
     refusals = {
         "hidden_act": (hf.get("hidden_act", "silu") != "silu", f"activation {hf.get('hidden_act')!r} (llmkit's MLP is SwiGLU)"),
         "attention_bias": (bool(hf.get("attention_bias")), "attention_bias (biases on every attention projection)"),
@@ -140,6 +142,7 @@ def model_config_from_hf(hf: dict, seq_len: int | None = None) -> ModelConfig:
         norm_eps=hf.get("rms_norm_eps", 1e-6),
         tie_embeddings=bool(hf.get("tie_word_embeddings", False)),
         qkv_bias=arch == "Qwen2ForCausalLM",
+        rope_scaling=scaling,
     ).validate()
 
 

@@ -32,6 +32,9 @@ class ModelConfig:
     n_kv_heads: int = 2  # grouped-query attention: each K/V head serves n_heads / n_kv_heads query heads
     ffn_hidden: int = 384  # SwiGLU hidden size (Llama uses about 8/3 · d_model)
     rope_theta: float = 10000.0
+    # Llama 3.1's RoPE frequency scaling (imported models only; `llama3_inv_freq`): factor,
+    # low_freq_factor, high_freq_factor, original_max_position_embeddings. None = plain RoPE.
+    rope_scaling: dict | None = None
     norm_eps: float = 1e-5
     tie_embeddings: bool = True
     qkv_bias: bool = False  # biases on the q, k, v projections (Qwen2's attention; imported models only)
@@ -54,8 +57,9 @@ class ModelConfig:
         if not self.n_experts:
             for name in MOE_FIELDS:
                 d.pop(name)
-        if not self.qkv_bias:  # likewise: only an imported Qwen2 model has the field
-            d.pop("qkv_bias")
+        for name in ("qkv_bias", "rope_scaling"):  # likewise: only imported models have them
+            if not d[name]:
+                d.pop(name)
         return d
 
     @classmethod
@@ -182,16 +186,42 @@ class RMSNorm(nn.Module):
         return F.rms_norm(x, (x.size(-1),), self.weight, self.eps)
 
 
-def rope_cos_sin(head_dim: int, positions: torch.Tensor, theta: float) -> tuple[torch.Tensor, torch.Tensor]:
+def rope_cos_sin(
+    head_dim: int, positions: torch.Tensor, theta: float, scaling: dict | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """cos and sin tables for RoPE at integer `positions` (any shape) → shape (*positions, head_dim).
 
     Hugging Face layout: the frequencies are repeated as two halves [f0..f(d/2-1), f0..f(d/2-1)], to
     pair with `rotate_half`, rather than interleaved as in the original Llama code.
     """
     inv_freq = 1.0 / theta ** (torch.arange(0, head_dim, 2, device=positions.device).float() / head_dim)
+    if scaling:
+        inv_freq = llama3_inv_freq(inv_freq, **scaling)
     angles = positions.float()[..., None] * inv_freq
     angles = torch.cat([angles, angles], dim=-1)
     return angles.cos(), angles.sin()
+
+
+def llama3_inv_freq(
+    inv_freq: torch.Tensor,
+    factor: float,
+    low_freq_factor: float,
+    high_freq_factor: float,
+    original_max_position_embeddings: int,
+) -> torch.Tensor:
+    """Llama 3.1's RoPE scaling (as transformers' `_compute_llama3_parameters`): wavelengths longer than
+    the original context / low_freq_factor are stretched by `factor`, those shorter than original /
+    high_freq_factor are kept, and the band between is interpolated smoothly."""
+    wavelen = 2 * math.pi / inv_freq
+    low_wavelen = original_max_position_embeddings / low_freq_factor
+    high_wavelen = original_max_position_embeddings / high_freq_factor
+    scaled = torch.where(wavelen > low_wavelen, inv_freq / factor, inv_freq)
+    smooth = (original_max_position_embeddings / wavelen - low_freq_factor) / (
+        high_freq_factor - low_freq_factor
+    )
+    smoothed = (1 - smooth) * scaled / factor + smooth * scaled
+    medium = (wavelen >= high_wavelen) & (wavelen <= low_wavelen)
+    return torch.where(medium, smoothed, scaled)
 
 
 def rotate_half(x: torch.Tensor) -> torch.Tensor:
@@ -422,7 +452,9 @@ class Transformer(nn.Module):
         if kv_cache is not None and attn_mask is None and T > 1:
             # new tokens see all cached positions and, among themselves, only earlier ones
             attn_mask = torch.ones(T, start + T, dtype=torch.bool, device=idx.device).tril(diagonal=start)
-        cos, sin = rope_cos_sin(self.config.head_dim, positions, self.config.rope_theta)
+        cos, sin = rope_cos_sin(
+            self.config.head_dim, positions, self.config.rope_theta, self.config.rope_scaling
+        )
         x = self.embed_tokens(idx)
         for layer in self.layers:
             x = layer(x, cos, sin, attn_mask, kv_cache)

@@ -48,12 +48,13 @@ def train_hf_tokenizer(folder: Path, specials: dict, vocab_size: int = 300) -> i
 
 
 def make_hf_folder(folder: Path, arch: str = "llama", tie: bool = True, shard: bool = False, seed: int = 0):
-    """A random LlamaForCausalLM (GQA, rope_theta 50,000) or Qwen2ForCausalLM (random q/k/v biases,
-    4 spare embedding rows, as Qwen pads its vocabulary) saved with transformers; returns the model."""
+    """A random LlamaForCausalLM (GQA, rope_theta 50,000; `llama3`: with Llama 3.1's RoPE scaling) or
+    Qwen2ForCausalLM (random q/k/v biases, 4 spare embedding rows, as Qwen pads its vocabulary) saved
+    with transformers; returns the model."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
-    specials = LLAMA_SPECIALS if arch == "llama" else CHATML_SPECIALS
+    specials = CHATML_SPECIALS if arch == "qwen" else LLAMA_SPECIALS
     vocab = train_hf_tokenizer(folder, specials)
     shape = dict(
         hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
@@ -63,6 +64,10 @@ def make_hf_folder(folder: Path, arch: str = "llama", tie: bool = True, shard: b
     if arch == "llama":
         config = LlamaConfig(vocab_size=vocab, rope_theta=50_000.0, **shape)
         model = LlamaForCausalLM(config)
+    elif arch == "llama3":  # Llama 3.1's RoPE scaling, with an original context short enough to matter
+        rope = dict(rope_type="llama3", rope_theta=500_000.0, factor=8.0, low_freq_factor=1.0, high_freq_factor=4.0,
+                    original_max_position_embeddings=16)  # fmt: skip
+        model = LlamaForCausalLM(LlamaConfig(vocab_size=vocab, rope_parameters=rope, **shape))
     else:
         config = Qwen2Config(vocab_size=vocab + 4, **shape)
         model = Qwen2ForCausalLM(config)

@@ -32,6 +32,7 @@ def hf_models(tmp_path_factory):
     return {
         "llama": (root / "llama", make_hf_folder(root / "llama", "llama", tie=True, shard=True)),
         "qwen": (root / "qwen", make_hf_folder(root / "qwen", "qwen", tie=False)),
+        "llama3": (root / "llama3", make_hf_folder(root / "llama3", "llama3", tie=False)),
     }
 
 
@@ -65,7 +66,7 @@ def hf_logits(hf_model, ids: torch.Tensor) -> torch.Tensor:
         return hf_model(ids).logits
 
 
-@pytest.mark.parametrize("arch", ["llama", "qwen"])
+@pytest.mark.parametrize("arch", ["llama", "qwen", "llama3"])
 def test_imported_model_computes_what_transformers_does(tmp_path, hf_models, arch):
     folder, hf_model = hf_models[arch]
     manifest = import_model(folder, tmp_path / "ckpt")
@@ -76,7 +77,7 @@ def test_imported_model_computes_what_transformers_does(tmp_path, hf_models, arc
     assert manifest["source"]["name"] == arch and manifest["source"]["fingerprint"].startswith("sha256:")
     assert manifest["inputs"][0]["fingerprint"] == manifest["source"]["fingerprint"]
     chat = manifest["chat_format"]
-    if arch == "llama":  # no ChatML markers: llmkit's are added, the embedding grows by as many rows
+    if arch.startswith("llama"):  # no ChatML markers: llmkit's are added, the embedding grows by as many rows
         assert chat["own"] == {"eot": "</s>", "pad": "</s>"}
         assert chat["embedding_grown_by"] == len(chat["added"]) == 5
         assert model.config.vocab_size == hf_model.config.vocab_size + 5
@@ -97,6 +98,15 @@ def test_imported_model_computes_what_transformers_does(tmp_path, hf_models, arc
     with torch.no_grad():
         out = hf_model.generate(ids, max_new_tokens=8, do_sample=False, eos_token_id=None, pad_token_id=0)
     assert new == out[:, ids.size(1) :].tolist()
+    if arch == "llama3":  # the scaling is computed (without it these logits differ by ≈ 4e-3) and exported
+        assert model.config.rope_scaling["factor"] == 8.0
+        from transformers import AutoModelForCausalLM
+
+        from llmkit.export import export_hf
+
+        export_hf(ckpt.path, tmp_path / "hf")
+        back = AutoModelForCausalLM.from_pretrained(tmp_path / "hf", dtype=torch.float32).eval()
+        assert (hf_logits(back, ids) - ours).abs().max().item() < 1e-4
 
 
 def test_llama_import_lora_sft_dpo_eval_chat_export(tmp_path, hf_models, llmkit):
@@ -210,10 +220,10 @@ def test_bad_inputs_one_line_and_nothing_written(tmp_path, hf_models, llmkit):
     mistral.mkdir()
     config = json.loads((folder / "config.json").read_text()) | {"architectures": ["MistralForCausalLM"]}
     (mistral / "config.json").write_text(json.dumps(config))
-    llama31 = tmp_path / "llama31"
-    llama31.mkdir()
-    rope = {"rope_type": "llama3", "rope_theta": 5e5, "factor": 8.0}
-    (llama31 / "config.json").write_text(
+    yarn = tmp_path / "yarn"
+    yarn.mkdir()
+    rope = {"rope_type": "yarn", "rope_theta": 5e5, "factor": 8.0}
+    (yarn / "config.json").write_text(
         json.dumps({**config, "architectures": ["LlamaForCausalLM"], "rope_parameters": rope})
     )
 
@@ -221,7 +231,7 @@ def test_bad_inputs_one_line_and_nothing_written(tmp_path, hf_models, llmkit):
         (["import-model", no_weights], "no weights"),
         (["import-model", pickles], "pytorch_model.bin"),
         (["import-model", mistral], "unsupported architecture MistralForCausalLM"),
-        (["import-model", llama31], "rope_scaling type 'llama3'"),
+        (["import-model", yarn], "rope_scaling type 'yarn'"),
     ]
     for args, fragment in cases:
         out = tmp_path / "out"
