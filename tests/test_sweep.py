@@ -96,15 +96,21 @@ def test_a_killed_sweep_resumes_without_repeating_finished_runs(tokens, tmp_path
     assert "★" in (out / "table.md").read_text()
 
 
-@pytest.mark.parametrize(
-    "args, fragment",
-    [
-        (["--depths", "1,2", "--budgets", "1e6,1e9"], "budget 1e+06 FLOPs is too small for one step of depth 1"),
-        (["--depths", "1,x", "--budgets", "1e9"], "--depths must be comma-separated numbers"),
-        (["--depths", "1", "--budgets", "1e9", "--workers", "0"], "--workers must be greater than 0"),
-    ],
-)
-def test_bad_inputs_end_with_one_clear_line_and_write_nothing(tokens, tmp_path, args, fragment):
-    result = run_cli("sweep", tokens, "-o", tmp_path / "sweep", *args, "--seq-len", "32", "--aspect", "16")
-    assert_one_line_error(result, fragment)
+def test_a_budget_too_small_for_one_step_ends_with_one_clear_line_and_writes_nothing(tokens, tmp_path):
+    result = run_cli("sweep", tokens, "-o", tmp_path / "sweep", "--depths", "1,2", "--budgets", "1e6,1e9",
+                     "--seq-len", "32", "--aspect", "16")  # fmt: skip
+    assert_one_line_error(result, "budget 1e+06 FLOPs is too small for one step of depth 1")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_other_bad_options_are_refused_before_anything_is_written(tokens, tmp_path):
+    from llmkit.cli import _numbers
+
+    with pytest.raises(UserError, match="--depths must be comma-separated numbers"):
+        _numbers("--depths", "1,x", int)
+    assert _numbers("--budgets", "1e9, 3e9", float) == [1e9, 3e9] and _numbers("--depths", "2,3", int) == [2, 3]
+    for bad, message in (({"workers": 0}, "--workers must be greater than 0"), ({"depths": [0]}, "--depths must be positive"),
+                         ({"budgets": [-1.0]}, "--budgets must be positive"), ({"aspect": 0}, "--aspect must be greater than 0")):  # fmt: skip
+        with pytest.raises(UserError, match=message):
+            run_sweep(tokens, tmp_path / "sweep", **{"depths": [1], "budgets": [1e9], **bad})
     assert list(tmp_path.iterdir()) == []
