@@ -199,3 +199,36 @@ $(RUN)/eval-grpo/manifest.json: $(RUN)/grpo/manifest.json $(RUN)/eval-sft/manife
 
 $(RUN)/generations/manifest.json: $(RUN)/sft/manifest.json
 	$(LLMKIT) generate $(RUN)/sft "What is the best way to keep basil fresh?" "Tell me about the weather." -o $(RUN)/generations --chat --temperature 0.7 --top-k 40 --max-new-tokens 64 --force
+
+# ------------------------------------------------------------------------------ tool use (docs/tools.md)
+# The calculator demo: SFT on calculator transcripts from the demo's base model, GRPO with the calculator,
+# and exact match on held-out multi-digit problems: the demo's SFT model (no tool data, no tools) against
+# the tool-trained models with the calculator.
+TOOLS_DATA      := sample_data/tools
+TOOLS_EVAL_ARGS  = --max-new-tokens 64 --device $(DEVICE) --force
+ARGS_sft_tools_a = --epochs 6 --lr 3e-3 --device $(DEVICE)
+ARGS_sft_tools   = --epochs 8 --lr 3e-3 --device $(DEVICE)
+ARGS_grpo_tools  = --tools calculator --max-new-tokens 64 --group-size 4 --batch-size 8 --max-steps 20 --lr 1e-4 --eval-every 0 --max-val 32 --device $(DEVICE)
+
+.PHONY: tools-demo
+tools-demo: $(RUN)/eval-tools-sft/manifest.json $(RUN)/eval-tools-sft-tools/manifest.json $(RUN)/eval-tools-grpo/manifest.json
+	@echo "tools demo done: exact match on $(TOOLS_DATA)/heldout.jsonl in $(RUN)/eval-tools-*/"
+
+# two rounds of SFT (6 epochs, then 8 more with a fresh schedule): what the measured run did
+$(RUN)/sft-tools-a/manifest.json: $(RUN)/base/manifest.json $(TOOLS_DATA)/train.jsonl $(FLAGS)/sft_tools_a
+	$(LLMKIT) sft $(RUN)/base $(TOOLS_DATA)/train.jsonl -o $(RUN)/sft-tools-a $(ARGS_sft_tools_a) --force
+
+$(RUN)/sft-tools/manifest.json: $(RUN)/sft-tools-a/manifest.json $(TOOLS_DATA)/train.jsonl $(FLAGS)/sft_tools
+	$(LLMKIT) sft $(RUN)/sft-tools-a $(TOOLS_DATA)/train.jsonl -o $(RUN)/sft-tools $(ARGS_sft_tools) --force
+
+$(RUN)/grpo-tools/manifest.json: $(RUN)/sft-tools/manifest.json $(TOOLS_DATA)/prompts.jsonl $(FLAGS)/grpo_tools
+	$(LLMKIT) grpo $(RUN)/sft-tools $(TOOLS_DATA)/prompts.jsonl -o $(RUN)/grpo-tools $(ARGS_grpo_tools) --force
+
+$(RUN)/eval-tools-sft/manifest.json: $(RUN)/sft/manifest.json $(TOOLS_DATA)/heldout.jsonl
+	$(LLMKIT) eval $(RUN)/sft $(TOOLS_DATA)/heldout.jsonl -o $(@D) $(TOOLS_EVAL_ARGS)
+
+$(RUN)/eval-tools-sft-tools/manifest.json: $(RUN)/sft-tools/manifest.json $(TOOLS_DATA)/heldout.jsonl
+	$(LLMKIT) eval $(RUN)/sft-tools $(TOOLS_DATA)/heldout.jsonl -o $(@D) --tools calculator $(TOOLS_EVAL_ARGS)
+
+$(RUN)/eval-tools-grpo/manifest.json: $(RUN)/grpo-tools/manifest.json $(TOOLS_DATA)/heldout.jsonl
+	$(LLMKIT) eval $(RUN)/grpo-tools $(TOOLS_DATA)/heldout.jsonl -o $(@D) --tools calculator $(TOOLS_EVAL_ARGS)
