@@ -101,12 +101,18 @@ def hard_distillation(text: Path, work: Path, args) -> dict:
     (hard / "prompts.txt").write_text("\n".join(prompts) + "\n", encoding="utf-8")
 
     def llmkit(*argv) -> None:
-        subprocess.run([sys.executable, "-m", "llmkit", *map(str, argv)], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, "-m", "llmkit", *map(str, argv)], check=True, stdout=subprocess.DEVNULL
+        )
 
     start = time.perf_counter()
     llmkit("generate", work / "teacher", "-f", hard / "prompts.txt", "-o", hard / "generations", "-n", 40,
            "--temperature", 0.8, "--top-k", 40, "--num-samples", 2, "--batch-size", 16, "--force")  # fmt: skip
-    rows = [r for part in sorted((hard / "generations").glob("part-*.parquet")) for r in pq.read_table(part).to_pylist()]
+    rows = [
+        r
+        for part in sorted((hard / "generations").glob("part-*.parquet"))
+        for r in pq.read_table(part).to_pylist()
+    ]
     with open(hard / "teacher.jsonl", "w", encoding="utf-8") as f:
         for r in rows:
             f.write(json.dumps({"prompt": r["prompt"], "completion": r["completion"]}) + "\n")
@@ -146,11 +152,16 @@ def main() -> None:
     parser.add_argument("--alpha", type=float, default=0.5)
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--quick", action="store_true", help="40 steps: check that it runs")
-    parser.add_argument("--hard-only", action="store_true",
-                        help="only the hard-distillation recipe, on the teacher and scratch runs kept in --work")
+    parser.add_argument(
+        "--hard-only",
+        action="store_true",
+        help="only the hard-distillation recipe, on the teacher and scratch runs kept in --work",
+    )
     parser.add_argument("--hard-prompts", type=int, default=160, help="speaker-name prompts for the teacher")
     parser.add_argument("--hard-epochs", type=float, default=2.0)
-    parser.add_argument("--work", type=Path, help="keep the tokens and checkpoints here (default: a temporary folder)")
+    parser.add_argument(
+        "--work", type=Path, help="keep the tokens and checkpoints here (default: a temporary folder)"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "distill.json")
     args = parser.parse_args()
     if args.quick:
@@ -163,7 +174,9 @@ def main() -> None:
         "load_average_1min_at_start": os.getloadavg()[0],
         "settings": {k: v for k, v in vars(args).items() if k not in ("text", "out", "work")},
     }  # fmt: skip
-    console.print(f"[bold]distillation benchmark[/] on {result['cpu']}, {result['threads']} threads, {args.steps} steps")
+    console.print(
+        f"[bold]distillation benchmark[/] on {result['cpu']}, {result['threads']} threads, {args.steps} steps"
+    )
     if args.hard_only:  # add the recipe's numbers to the last full run's results
         if args.work is None or not (args.work / "teacher").is_dir():
             raise SystemExit("--hard-only needs the --work folder of a full run")
@@ -179,7 +192,9 @@ def main() -> None:
         result["runs"] = runs
         scratch, distilled = runs["scratch"]["val_nats_per_char"], runs["distilled"]["val_nats_per_char"]
         result["gap_nats_per_char"] = scratch - distilled  # > 0: the distilled student is better
-        result["teacher_gap_closed"] = (scratch - distilled) / (scratch - runs["teacher"]["val_nats_per_char"])
+        result["teacher_gap_closed"] = (scratch - distilled) / (
+            scratch - runs["teacher"]["val_nats_per_char"]
+        )
     result["load_average_1min_at_end"] = os.getloadavg()[0]
     print_tables(result, args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -209,7 +224,9 @@ def print_tables(result: dict, args) -> None:
     console.print(table)
     h = result.get("hard")
     if h:
-        table = Table(title=f"hard distillation: generate → import → sft ({h['conversations']} teacher answers)")
+        table = Table(
+            title=f"hard distillation: generate → import → sft ({h['conversations']} teacher answers)"
+        )
         for col in ("model", "loss on held-out teacher answers", "val nats/char"):
             table.add_column(col, justify="left" if col == "model" else "right")
         table.add_row("teacher", f"{h['teacher_answer_loss']:.4f}", "")

@@ -42,7 +42,16 @@ def world(tmp_path_factory):
 
     tokenizer = load_tokenizer(tokens)
     torch.manual_seed(1)
-    cfg = model_config("tiny", tokenizer.vocab_size, n_layers=2, d_model=64, n_heads=4, n_kv_heads=2, ffn_hidden=128, seq_len=64)
+    cfg = model_config(
+        "tiny",
+        tokenizer.vocab_size,
+        n_layers=2,
+        d_model=64,
+        n_heads=4,
+        n_kv_heads=2,
+        ffn_hidden=128,
+        seq_len=64,
+    )
     teacher = Transformer(cfg)
     with torch.no_grad():
         teacher.embed_tokens.weight.mul_(10)
@@ -87,7 +96,9 @@ def kl_to_teacher(student_dir: Path, teacher_dir: Path, tokens: Path) -> float:
     """Mean KL(teacher ‖ student) per token on the first validation-sized windows of the train split."""
     student, _, _ = load_model(student_dir, device="cpu")
     teacher, _, _ = load_model(teacher_dir, device="cpu")
-    inputs, targets = TokenWindows(load_token_stream(tokens, "train"), 32, 16, seed=5).micro_batch(0, 0, 1, 0, 1)
+    inputs, targets = TokenWindows(load_token_stream(tokens, "train"), 32, 16, seed=5).micro_batch(
+        0, 0, 1, 0, 1
+    )
     with torch.no_grad():
         return distillation_loss(student(inputs), teacher(inputs), targets, 1.0, 1.0).item()
 
@@ -96,7 +107,9 @@ def test_distilled_student_learns_the_teachers_distribution(world, tmp_path):
     """A student distilled at α = 1 ends far closer to its teacher (in KL) than the same student trained
     on the data alone; its manifest records the teacher, and MFU counts the teacher's forward FLOPs."""
     root, tokens = world
-    run_pretrain(tokens, tmp_path / "scratch", "tiny", STUDENT, quick(30, lr=1e-2), eval_tokens=0, show_progress=False)
+    run_pretrain(
+        tokens, tmp_path / "scratch", "tiny", STUDENT, quick(30, lr=1e-2), eval_tokens=0, show_progress=False
+    )
     manifest = run_distill(root / "teacher", tokens, tmp_path / "student", "tiny", STUDENT, quick(30, lr=1e-2), eval_tokens=256,
                            alpha=1.0, temperature=2.0, show_progress=False)  # fmt: skip
     distilled = kl_to_teacher(tmp_path / "student", root / "teacher", tokens)
@@ -117,7 +130,16 @@ def test_distilled_student_learns_the_teachers_distribution(world, tmp_path):
 
 def test_resume_continues_a_distillation_to_the_same_weights(world, tmp_path, monkeypatch):
     root, tokens = world
-    run_distill(root / "teacher", tokens, tmp_path / "whole", "tiny", STUDENT, quick(6), eval_tokens=0, show_progress=False)
+    run_distill(
+        root / "teacher",
+        tokens,
+        tmp_path / "whole",
+        "tiny",
+        STUDENT,
+        quick(6),
+        eval_tokens=0,
+        show_progress=False,
+    )
     calls = {"n": 0}
     real_call = DistillationLoss.__call__
 
@@ -157,7 +179,10 @@ def test_sft_with_a_teacher_distils_on_the_assistant_tokens(tmp_path):
                    alpha=1.0, show_progress=False)  # fmt: skip
     hard = run_sft(tmp_path / "base", tmp_path / "chat.jsonl", tmp_path / "hard", cfg, teacher=tmp_path / "base",
                    alpha=0.0, show_progress=False)  # fmt: skip
-    first = {name: pq.read_table(tmp_path / name / "metrics.parquet").to_pylist()[0]["loss"] for name in ("soft", "hard")}
+    first = {
+        name: pq.read_table(tmp_path / name / "metrics.parquet").to_pylist()[0]["loss"]
+        for name in ("soft", "hard")
+    }
     assert first["soft"] < 1e-6 < 1.0 < first["hard"]
     assert soft["config"]["teacher"] == str((tmp_path / "base").resolve())
     assert soft["stats"]["teacher_flops_per_token"] > 0 and hard["stage"] == "sft"
@@ -202,7 +227,15 @@ def test_sft_teacher_with_another_tokenizer_is_refused(bad_teachers, tmp_path):
     root, _ = bad_teachers
     from llmkit.errors import UserError
 
-    (tmp_path / "chat.jsonl").write_text('{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}\n')
+    (tmp_path / "chat.jsonl").write_text(
+        '{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}\n'
+    )
     with pytest.raises(UserError, match="differs from the student's"):
-        run_sft(root / "teacher", tmp_path / "chat.jsonl", tmp_path / "sft", quick(1), teacher=root / "other_teacher")
+        run_sft(
+            root / "teacher",
+            tmp_path / "chat.jsonl",
+            tmp_path / "sft",
+            quick(1),
+            teacher=root / "other_teacher",
+        )
     assert not (tmp_path / "sft").exists()

@@ -108,7 +108,10 @@ def test_other_bad_options_are_refused_before_anything_is_written(tokens, tmp_pa
 
     with pytest.raises(UserError, match="--depths must be comma-separated numbers"):
         _numbers("--depths", "1,x", int)
-    assert _numbers("--budgets", "1e9, 3e9", float) == [1e9, 3e9] and _numbers("--depths", "2,3", int) == [2, 3]
+    assert _numbers("--budgets", "1e9, 3e9", float) == [1e9, 3e9] and _numbers("--depths", "2,3", int) == [
+        2,
+        3,
+    ]
     for bad, message in (({"workers": 0}, "--workers must be greater than 0"), ({"depths": [0]}, "--depths must be positive"),
                          ({"budgets": [-1.0]}, "--budgets must be positive"), ({"aspect": 0}, "--aspect must be greater than 0")):  # fmt: skip
         with pytest.raises(UserError, match=message):

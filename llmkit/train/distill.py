@@ -39,8 +39,10 @@ def check_distillation_settings(temperature: float, alpha: float) -> None:
         raise UserError(f"--alpha must be in [0, 1] (got {alpha})")
 
 
-def load_teacher(path: str | Path, student_tokenizer: Tokenizer, student_name: str) -> tuple[Transformer, dict]:
-    """The teacher language model (on the CPU, in inference mode, frozen) and its manifest entry.
+def load_teacher(
+    path: str | Path, student_tokenizer: Tokenizer, student_name: str
+) -> tuple[Transformer, Path]:
+    """The teacher language model (on the CPU, in inference mode, frozen) and its checkpoint's path.
 
     A reward model (it has a score head, not a next-token distribution) or a teacher whose
     tokenizer.json differs from the student's is a UserError naming both.
@@ -59,11 +61,15 @@ def load_teacher(path: str | Path, student_tokenizer: Tokenizer, student_name: s
             "distillation needs one tokenizer"
         )
     teacher.requires_grad_(False)
-    return teacher.eval(), {"path": str(ckpt.path), "stage": ckpt.manifest.get("stage")}
+    return teacher.eval(), ckpt.path
 
 
 def distillation_loss(
-    student_logits: torch.Tensor, teacher_logits: torch.Tensor, targets: torch.Tensor, temperature: float, alpha: float
+    student_logits: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    targets: torch.Tensor,
+    temperature: float,
+    alpha: float,
 ) -> torch.Tensor:
     """α · T² · KL(teacher_T ‖ student_T) + (1 − α) · CE, each the mean over the positions whose target
     is not -100 (padding, or SFT's non-assistant tokens). Logits (B, S, V), targets (B, S)."""
@@ -100,28 +106,31 @@ def teacher_flops_per_token(teacher: Transformer, seq_len: int) -> int:
     return flops_per_token(teacher.config, seq_len) // 3
 
 
-def with_teacher(stage: Stage, teacher_path, temperature: float, alpha: float, student_tokenizer, student_name) -> Stage:
+def with_teacher(
+    stage: Stage, teacher_path, temperature: float, alpha: float, student_tokenizer, student_name
+) -> Stage:
     """`stage` (pretraining's or SFT's) trained against the teacher at `teacher_path`: the distillation
     loss, the teacher's forward FLOPs counted in MFU, the teacher recorded as an input and in settings."""
     check_distillation_settings(temperature, alpha)
-    teacher, record = load_teacher(teacher_path, student_tokenizer, student_name)
+    teacher, path = load_teacher(teacher_path, student_tokenizer, student_name)
     seq_len = stage.model.config.seq_len
     if teacher.config.seq_len < seq_len:
         raise UserError(
-            f"the teacher {record['path']} has a context of {teacher.config.seq_len} tokens, shorter than the "
+            f"the teacher {path} has a context of {teacher.config.seq_len} tokens, shorter than the "
             f"student's {seq_len}; pass --seq-len {teacher.config.seq_len} or less"
         )
+    teacher_flops = teacher_flops_per_token(teacher, seq_len)
     return replace(
         stage,
         loss_fn=DistillationLoss(teacher, temperature, alpha),
-        inputs=[*stage.inputs, Path(record["path"])],
-        settings={**stage.settings, "teacher": record["path"], "temperature": temperature, "alpha": alpha},
+        inputs=[*stage.inputs, path],
+        settings={**stage.settings, "teacher": str(path), "temperature": temperature, "alpha": alpha},
         stats={
             **stage.stats,
             "teacher_parameters": num_params(teacher.config),
-            "teacher_flops_per_token": teacher_flops_per_token(teacher, seq_len),
+            "teacher_flops_per_token": teacher_flops,
         },
-        extra_flops_per_token=teacher_flops_per_token(teacher, seq_len),
+        extra_flops_per_token=teacher_flops,
     )
 
 
@@ -153,7 +162,9 @@ def run_distill(
     )  # fmt: skip
 
 
-def build_distill(cfg: TrainConfig, nproc: int, teacher, tokens_dir, preset, overrides, eval_tokens, temperature, alpha) -> Stage:
+def build_distill(
+    cfg: TrainConfig, nproc: int, teacher, tokens_dir, preset, overrides, eval_tokens, temperature, alpha
+) -> Stage:
     """Distillation as the runner's Stage: pretraining's stage with the teacher's loss, and the teacher's
     own validation loss measured before the first step."""
     from llmkit.tokenizer import load_tokenizer

@@ -63,14 +63,18 @@ def depth_config(depth: int, vocab_size: int, seq_len: int, aspect: int) -> Mode
     )  # fmt: skip
 
 
-def plan_sweep(depths, budgets, vocab_size: int, seq_len: int, batch_size: int, aspect: int) -> list[SweepRun]:
+def plan_sweep(
+    depths, budgets, vocab_size: int, seq_len: int, batch_size: int, aspect: int
+) -> list[SweepRun]:
     """Every (depth, budget) run with its step count; a budget too small for one step is a UserError."""
     if not depths or not budgets:
         raise UserError("--depths and --budgets must each name at least one value")
     if any(d < 1 for d in depths):
         raise UserError(f"--depths must be positive integers (got {', '.join(map(str, depths))})")
     if any(not c > 0 for c in budgets):
-        raise UserError(f"--budgets must be positive FLOP counts (got {', '.join(f'{c:g}' for c in budgets)})")
+        raise UserError(
+            f"--budgets must be positive FLOP counts (got {', '.join(f'{c:g}' for c in budgets)})"
+        )
     if aspect < 1:
         raise UserError(f"--aspect must be greater than 0 (got {aspect})")
     tokens_per_step = batch_size * seq_len
@@ -114,7 +118,12 @@ def run_sweep(
 
     if workers < 1:
         raise UserError(f"--workers must be greater than 0 (got {workers})")
-    for name, value in (("lr", lr), ("batch-size", batch_size), ("seq-len", seq_len), ("eval-tokens", eval_tokens)):
+    for name, value in (
+        ("lr", lr),
+        ("batch-size", batch_size),
+        ("seq-len", seq_len),
+        ("eval-tokens", eval_tokens),
+    ):
         if not value > 0:
             raise UserError(f"--{name} must be greater than 0 (got {value})")
     art = open_artifact(tokens_dir, kinds=["tokens"], allow_plain_parquet=False)
@@ -130,19 +139,32 @@ def run_sweep(
             "seq-len": seq_len, "aspect": aspect, "eval-tokens": eval_tokens, "seed": seed}  # fmt: skip
     if work.exists():
         if not resume and not force:
-            raise UserError(f"{work} holds an unfinished sweep; pass --resume to continue it or --force to start over")
+            raise UserError(
+                f"{work} holds an unfinished sweep; pass --resume to continue it or --force to start over"
+            )
         if not resume:
             shutil.rmtree(work)
         elif (work / "plan.json").is_file():
             saved = json.loads((work / "plan.json").read_text(encoding="utf-8"))
             for key in (k for k in plan if saved.get(k) != plan[k]):
-                what = "the tokens have changed since" if key == "tokens" else f"it ran with --{key} {saved.get(key)}, not {plan[key]}"
+                what = (
+                    "the tokens have changed since"
+                    if key == "tokens"
+                    else f"it ran with --{key} {saved.get(key)}, not {plan[key]}"
+                )
                 raise UserError(f"cannot resume {work}: {what}; pass --force to start over")
     work.mkdir(parents=True, exist_ok=True)
     write_json_atomic(work / "plan.json", plan)
 
     threads = threads or max(1, (os.cpu_count() or 1) // workers)
-    settings = dict(tokens_dir=str(art.path), lr=lr, batch_size=batch_size, eval_tokens=eval_tokens, seed=seed, threads=threads)
+    settings = dict(
+        tokens_dir=str(art.path),
+        lr=lr,
+        batch_size=batch_size,
+        eval_tokens=eval_tokens,
+        seed=seed,
+        threads=threads,
+    )
     pending = [r for r in runs if not (work / r.name / "manifest.json").is_file()]
     _train_all(pending, work, settings, workers, show_progress, len(runs) - len(pending))
 
@@ -161,7 +183,9 @@ def run_sweep(
     return manifest
 
 
-def _train_all(pending: list[SweepRun], work: Path, settings: dict, workers: int, show_progress: bool, done: int) -> None:
+def _train_all(
+    pending: list[SweepRun], work: Path, settings: dict, workers: int, show_progress: bool, done: int
+) -> None:
     """Train the pending runs, `workers` at a time, with one progress bar over all runs."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -268,7 +292,9 @@ def fit_frontier(rows: list[dict]) -> dict:
     try:
         with warnings.catch_warnings():  # 3 points give no covariance: reported as no standard errors
             warnings.simplefilter("ignore", OptimizeWarning)
-            params, cov = curve_fit(law, c / scale, loss, p0=p0, bounds=([0, -20, 0], [loss.min(), 20, 5]), maxfev=20000)
+            params, cov = curve_fit(
+                law, c / scale, loss, p0=p0, bounds=([0, -20, 0], [loss.min(), 20, 5]), maxfev=20000
+            )
     except (RuntimeError, ValueError) as e:
         return {**result, "E": None, "A": None, "alpha": None, "r2": None, "note": f"fit failed: {e}"}
     e, log_a, alpha = (float(p) for p in params)
