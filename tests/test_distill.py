@@ -211,7 +211,6 @@ def bad_teachers(world):
         ("tokenizer", ["other_teacher"], ["teacher's tokenizer", "other_teacher", "differs from the student's", "tokens/tokenizer.json"]),
         ("reward", ["reward"], ["is a reward model"]),
         ("alpha", ["teacher", "--alpha", "1.5"], ["--alpha must be in [0, 1] (got 1.5)"]),
-        ("temperature", ["teacher", "--temperature", "0"], ["--temperature must be greater than 0"]),
     ],
 )  # fmt: skip
 def test_bad_inputs_end_with_one_clear_line_and_write_nothing(bad_teachers, tmp_path, case, args, fragments):
@@ -223,8 +222,8 @@ def test_bad_inputs_end_with_one_clear_line_and_write_nothing(bad_teachers, tmp_
     assert list(tmp_path.iterdir()) == []
 
 
-def test_sft_teacher_with_another_tokenizer_is_refused(bad_teachers, tmp_path):
-    root, _ = bad_teachers
+def test_sft_teacher_with_another_tokenizer_and_bad_settings_are_refused(bad_teachers, tmp_path):
+    root, tokens = bad_teachers
     from llmkit.errors import UserError
 
     (tmp_path / "chat.jsonl").write_text(
@@ -239,3 +238,14 @@ def test_sft_teacher_with_another_tokenizer_is_refused(bad_teachers, tmp_path):
             teacher=root / "other_teacher",
         )
     assert not (tmp_path / "sft").exists()
+    # the settings are checked before anything is loaded, by distill and sft alike
+    for bad, message in (({"temperature": 0.0}, "--temperature must be greater than 0"),
+                         ({"temperature": -1.0}, "--temperature must be greater than 0"),
+                         ({"alpha": -0.1}, r"--alpha must be in \[0, 1\] \(got -0.1\)")):  # fmt: skip
+        with pytest.raises(UserError, match=message):
+            run_sft(
+                root / "teacher", tmp_path / "chat.jsonl", tmp_path / "sft", teacher=root / "teacher", **bad
+            )
+        with pytest.raises(UserError, match=message):
+            run_distill(root / "teacher", tokens, tmp_path / "student", **bad)
+    assert list(tmp_path.iterdir()) == [tmp_path / "chat.jsonl"]
