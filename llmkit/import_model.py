@@ -56,6 +56,8 @@ def import_model(
     windows, a non-SiLU MLP) is a UserError, before anything is written.
     """
     src = Path(hf_dir)
+    if Path(out).exists() and not force:  # before reading gigabytes of weights
+        raise UserError(f"{out} already exists; pass --force to overwrite it")
     if not src.is_dir():
         raise UserError(f"{src} is not a folder; import-model takes a local Hugging Face model folder")
     hf_config = _read_json(src / "config.json")

@@ -67,10 +67,11 @@ def target_layers(model: nn.Module) -> set[str]:
     }
 
 
-def add_lora(model: nn.Module, lora: LoraSettings | None) -> nn.Module:
+def add_lora(model: nn.Module, lora: LoraSettings | None, seed: int = 0) -> nn.Module:
     """Freeze `model` and give each target linear layer an adapter, in place; returns `model`. With
     `lora` None, the model is returned untouched (full fine-tuning). A target that names no layer is a
-    UserError, before anything is trained."""
+    UserError, before anything is trained. The adapters' A matrices are drawn from `seed` (the run's),
+    so a run is reproducible whatever the process did before."""
     if lora is None:
         return model
     from peft import LoraConfig, inject_adapter_in_model
@@ -88,7 +89,9 @@ def add_lora(model: nn.Module, lora: LoraSettings | None) -> nn.Module:
         target_modules=lora.target_names,
         bias="none",
     )
-    inject_adapter_in_model(config, model)
+    with torch.random.fork_rng(devices=[]):  # leaves the caller's RNG as it was
+        torch.manual_seed(seed)
+        inject_adapter_in_model(config, model)
     for name, p in model.named_parameters():
         trained = "lora_" in name or any(f"{head}." in f".{name}" for head in TRAINED_IN_FULL)
         p.requires_grad_(trained)

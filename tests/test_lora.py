@@ -91,3 +91,46 @@ def test_reward_model_and_grpo_with_lora(tmp_path, base):
     manifest = run_grpo(base, prompts, tmp_path / "grpo", cfg, lora=lora, show_progress=False,
                         **{k: v for k, v in options.items() if k not in ("data_format",)})  # fmt: skip
     assert manifest["lora"]["rank"] == 4 and manifest["stats"]["steps"] == 1
+
+
+def test_lora_run_killed_and_resumed_reaches_the_same_weights(tmp_path, base):
+    """Step checkpoints keep base + adapters apart (and their optimizer state), so a LoRA run killed
+    mid-way and resumed ends bitwise where an uninterrupted run does; only the end merges."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import REPO
+
+    from llmkit.train.sft import run_sft
+
+    chats = head(SAMPLE / "chat.jsonl", tmp_path, 48)
+    steps, lora = 12, LoraSettings(rank=4, dropout=0.1)  # dropout: the RNG must resume too
+    cfg = dict(max_steps=steps, batch_size=4, eval_every=0, precision="fp32", threads=1, seed=3)
+    run_sft(
+        base, chats, tmp_path / "ref", TrainConfig.for_stage("sft", **cfg), lora=lora, show_progress=False
+    )
+
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "llmkit", "sft", str(base), str(chats), "-o", str(out), "--lora-rank", "4",
+           "--lora-dropout", "0.1", "--max-steps", str(steps), "--batch-size", "4", "--eval-every", "0",
+           "--precision", "fp32", "--threads", "1", "--seed", "3", "--checkpoint-every", "2"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
+    deadline = time.time() + 180
+    checkpoints = tmp_path / "run.checkpoints"
+    while not any((p / "manifest.json").exists() for p in checkpoints.glob("step-0000000[4-9]")):
+        assert proc.poll() is None and time.time() < deadline, "the run ended before it could be killed"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    step = open_checkpoint(sorted(checkpoints.glob("step-*"))[-1]).weights()
+    assert any(".lora_A." in name for name in step)  # the adapters apart, for --resume
+
+    manifest = run_sft(
+        base, chats, out, TrainConfig.for_stage("sft", **cfg), lora=lora, resume=True, show_progress=False
+    )
+    assert manifest["stats"]["resumed_from_step"] >= 4
+    a, b = open_checkpoint(tmp_path / "ref").weights(), open_checkpoint(out).weights()
+    assert a.keys() == b.keys() and not any(".lora_" in name for name in a)  # merged at the end
+    assert all(torch.allclose(a[k], b[k], atol=1e-6, rtol=0) for k in a)

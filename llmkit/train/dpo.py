@@ -138,7 +138,7 @@ def build_dpo(cfg: TrainConfig, nproc: int, sft, prefs, beta, epochs, val_fracti
     if beta <= 0:
         raise UserError(f"--beta must be greater than 0 (got {beta})")
     model, tokenizer, ckpt = load_model(sft, device="cpu")
-    add_lora(model, lora)
+    add_lora(model, lora, cfg.seed)
     records, rejected_rows = read_records(prefs, "prefs", data_format)
     train_records, val_records = split_by_id(records, val_fraction)
     max_len = model.config.seq_len + 1

@@ -275,7 +275,7 @@ def build_grpo(cfg: TrainConfig, nproc: int, sft, prompts, group_size, max_new_t
     if reward is None and not any(r.get("answer") for r in train_records):
         raise UserError(f"{prompts} has no reference answers; give --reward module:function to score answers")
     val_rows = [(r["prompt"], r["answer"]) for r in val_records[:max_val] if r.get("answer") is not None]
-    add_lora(policy, lora)
+    add_lora(policy, lora, cfg.seed)
     reference = None
     if kl_coef and lora:  # the policy with its adapters off: no second copy of the weights
         reference = adapters_off(policy)

@@ -375,8 +375,8 @@ def build_ppo(cfg: TrainConfig, nproc: int, sft, reward_model, prompts, pcfg: PP
     train_prompts, val_prompts = split_by_id(records, val_fraction)
     value, _, _ = load_reward_model(reward_model, device="cpu")  # the value model starts as the reward model
     if lora:  # adapters on policy and value model; the reference is the policy with them off
-        reference = adapters_off(add_lora(policy, lora))
-        add_lora(value, lora)
+        reference = adapters_off(add_lora(policy, lora, cfg.seed))
+        add_lora(value, lora, cfg.seed + 1)
     else:
         reference, _, _ = load_model(sft, device=cfg.device)
         reference.requires_grad_(False)

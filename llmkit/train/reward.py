@@ -140,7 +140,7 @@ def build_train_reward(cfg: TrainConfig, nproc: int, sft, prefs, epochs, margin,
     """Reward-model training as the runner's Stage: the SFT backbone with a fresh score head, pairs as
     batches, the Bradley–Terry loss."""
     model, tokenizer, ckpt = reward_model_from_lm(sft, cfg.seed)
-    add_lora(model, lora)  # with LoRA the new score head still trains in full (llmkit/lora.py)
+    add_lora(model, lora, cfg.seed)  # with LoRA the new score head still trains in full (llmkit/lora.py)
     records, rejected_rows = read_records(prefs, "prefs", data_format)
     train_records, val_records = split_by_id(records, val_fraction)
     train_pairs, dropped = encode_pairs(train_records, tokenizer, model.config.seq_len)

@@ -120,7 +120,7 @@ def build_sft(
     """SFT as the runner's Stage: the base model (with LoRA adapters if `lora`), its conversations as
     batches, the masked LM loss."""
     model, tokenizer, ckpt = load_model(base, device="cpu")
-    add_lora(model, lora)
+    add_lora(model, lora, cfg.seed)
     records, rejected = read_records(chats, "chat", data_format)
     train_records, val_records = split_by_id(records, val_fraction)
     max_len = model.config.seq_len + 1  # inputs are the first seq_len tokens, targets the last
