@@ -110,7 +110,8 @@ def test_tokenizer_special_tokens_and_chat_template(tmp_path, tokenizer):
     tokens = fields["tokenizer.ggml.tokens"]
     assert tokens == [tokenizer.id_to_token(i) for i in range(tokenizer.vocab_size)]
     control, normal = gguf.TokenType.CONTROL, gguf.TokenType.NORMAL
-    assert fields["tokenizer.ggml.token_type"] == [control] * 5 + [normal] * (tokenizer.vocab_size - 5)
+    n_special = len(tokenizer.special_ids)  # the chat tokens and the two tool tokens
+    assert fields["tokenizer.ggml.token_type"] == [control] * n_special + [normal] * (tokenizer.vocab_size - n_special)
     spec = json.loads(tokenizer.path.read_text())
     assert fields["tokenizer.ggml.merges"] == [" ".join(m) for m in spec["model"]["merges"]]
     assert fields["tokenizer.ggml.bos_token_id"] == fields["tokenizer.ggml.eos_token_id"] == tokenizer.eot_id
