@@ -33,8 +33,11 @@ DEFAULT_TIMEOUT_S = 5.0
 EXTRACTORS = ("trafilatura", "trafilatura-fast", "resiliparse")
 
 
-class ExtractionTimeout(Exception):
-    """Raised by the SIGPROF handler when one page uses more CPU time than the limit."""
+class ExtractionTimeout(BaseException):
+    """Raised by the SIGPROF handler when one page uses more CPU time than the limit.
+
+    A BaseException, as KeyboardInterrupt is: trafilatura catches `Exception` around some of its
+    steps, which would swallow the timeout and let the page run on to the end."""
 
 
 @contextmanager
@@ -53,7 +56,8 @@ def time_limit(seconds: float):
         raise ExtractionTimeout
 
     previous = signal.signal(signal.SIGPROF, on_timer)
-    signal.setitimer(signal.ITIMER_PROF, seconds)
+    # then again every 50 ms, in case the first one lands where it cannot stop the page
+    signal.setitimer(signal.ITIMER_PROF, seconds, 0.05)
     try:
         yield
     finally:
