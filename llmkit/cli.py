@@ -765,13 +765,21 @@ def train_tokenizer(
     ],
     out: Out,
     vocab_size: Annotated[
-        int, typer.Option("--vocab-size", help="Tokens in the vocabulary: 5 special + 256 bytes + merges.")
+        int, typer.Option("--vocab-size", help="Tokens in the vocabulary: 7 special + 256 bytes + merges.")
     ] = 32768,
     max_chars: Annotated[
         int | None, typer.Option("--max-chars", help="Train on at most this many characters (default: all).")
     ] = None,
     val_fraction: DocsValFraction = 0.05,
     val_tail_fraction: TextValTailFraction = 0.1,
+    digits: Annotated[
+        str,
+        typer.Option(
+            "--digits",
+            help="How numbers split before BPE: groups (GPT-4's, up to 3 digits per token) or single "
+            "(one digit per token, as Llama and PaLM: easier for a small model to copy and compute on).",
+        ),
+    ] = stage_default("train-tokenizer", "digits"),
     force: Force = False,
 ) -> None:
     """Train a byte-level BPE tokenizer (GPT-4-style split, chat special tokens) on documents.
@@ -782,6 +790,7 @@ def train_tokenizer(
     Example:
 
         llmkit train-tokenizer runs/demo/clean -o runs/demo/tokenizer --vocab-size 4096
+        llmkit train-tokenizer runs/demo/clean -o runs/demo/tokenizer --vocab-size 4096 --digits single
     """
     from rich.table import Table
 
@@ -794,6 +803,7 @@ def train_tokenizer(
         max_chars=max_chars,
         val_fraction=val_fraction,
         val_tail_fraction=val_tail_fraction,
+        digits=digits,
         config=resolved_config(ctx),
         force=force,
     )
@@ -808,6 +818,7 @@ def train_tokenizer(
             "held-out bytes/token",
             f"{bpt:.3f} on {stats['heldout_chars']:,} chars" if bpt else "no held-out text",
         ),
+        ("digits", "one per token" if stats["digits"] == "single" else "groups of up to 3"),
         ("encoder", stats["encoder"]),
     ]:
         table.add_row(name, value)

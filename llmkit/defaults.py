@@ -44,6 +44,8 @@ STAGE_DEFAULTS: dict[str, dict] = {
     "sweep": {
         "lr": 3e-3, "batch_size": 8, "seq_len": 128, "aspect": 64, "eval_tokens": 32768, "workers": 1,
     },
+    # groups: GPT-4's split, digits in groups of up to 3; single: one digit per piece (llmkit/tokenizer.py)
+    "train-tokenizer": {"digits": "groups"},
     "index": {"passage_words": 100, "overlap": 20},  # words per passage; overlap of a long line's windows
     # passages --retrieve (generate, chat, eval) puts in the context; hits `llmkit search` shows
     "retrieval": {"retrieve_k": 3, "k": 5},

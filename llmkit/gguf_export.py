@@ -12,7 +12,8 @@ for a `LlamaForCausalLM` folder, so llama.cpp and the programs built on it load 
   llmkit's model uses) to the interleaved pairs that llama.cpp's `llama` architecture rotates;
 - the byte-level BPE as llama.cpp's `gpt2` tokenizer model with the `llama-bpe` pre-tokenizer (the
   GPT-4 split llmkit trains behind, with whole-piece lookup first), special tokens as CONTROL, their
-  roles, and the chat template.
+  roles, and the chat template. A tokenizer trained with `--digits single` is refused: no llama.cpp
+  pre-tokenizer splits exactly as it does.
 """
 
 from __future__ import annotations
@@ -212,10 +213,19 @@ def _add_tokenizer(writer, tokenizer_json: Path, vocab_size: int) -> None:
     """
     import gguf
 
-    if load_tokenizer(tokenizer_json).encoder != "tiktoken":
+    tok = load_tokenizer(tokenizer_json)
+    if tok.encoder != "tiktoken":
         raise UserError(
             f"{tokenizer_json} is not in the form llmkit trains (GPT-4 split, byte-level BPE), "
             f"so llama.cpp's {PRE_TOKENIZER} pre-tokenizer might split text differently"
+        )
+    # llama.cpp has no pre-tokenizer that both splits one digit per piece exactly as llmkit does and
+    # looks a whole piece up first (its `bailingmoe` has the same regex but not the lookup, which the
+    # tiktoken-form merges rely on), so a GGUF file could encode differently: refused, not guessed.
+    if tok.digits != "groups":
+        raise UserError(
+            f"{tokenizer_json} splits numbers into single digits (train-tokenizer --digits single), which "
+            "no llama.cpp pre-tokenizer reproduces exactly: export --format hf instead"
         )
     spec = json.loads(tokenizer_json.read_text(encoding="utf-8"))
     ids = dict(spec["model"]["vocab"])

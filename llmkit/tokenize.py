@@ -21,12 +21,14 @@ import pyarrow as pa
 
 from llmkit.artifacts import ArtifactWriter, open_artifact
 from llmkit.data.executor import default_workers, progress_bar
+from llmkit.defaults import stage_default
 from llmkit.errors import UserError
 from llmkit.parquet import ParquetPartWriter
 from llmkit.textfiles import open_text, read_text
 from llmkit.tokenizer import (
     MIN_VOCAB_SIZE,
     SPECIAL_TOKENS,
+    SPLIT_PATTERNS,
     TOKENIZER_FILE,
     _check_same_as_tokenizers,
     _rewrite_in_tiktoken_form,
@@ -123,6 +125,7 @@ def train_tokenizer(
     val_fraction: float = 0.05,
     val_tail_fraction: float = 0.1,
     heldout_chars: int = 2_000_000,
+    digits: str = stage_default("train-tokenizer", "digits"),
     config: dict | None = None,
     force: bool = False,
     show_progress: bool = True,
@@ -131,6 +134,8 @@ def train_tokenizer(
 
     Trains on the train split only (the same documents `tokenize` puts in train, given the same
     `val_fraction`/`val_tail_fraction`), reading at most `max_chars` characters (None: all), streamed.
+    `digits` is the pre-tokenizer's number split: "groups" (GPT-4's, up to 3 digits per piece) or
+    "single" (one digit per piece, so every digit is its own token).
     Compression (UTF-8 bytes per token) is measured on up to `heldout_chars` characters of the
     validation split. Returns the manifest stats (training chars, seconds, vocab size, held-out bytes per
     token; the vocabulary can end smaller than `vocab_size` when the text has no pairs left to merge).
@@ -142,6 +147,8 @@ def train_tokenizer(
         )
     if max_chars is not None and max_chars <= 0:
         raise UserError(f"--max-chars must be greater than 0 (got {max_chars})")
+    if digits not in SPLIT_PATTERNS:
+        raise UserError(f"--digits must be one of {', '.join(SPLIT_PATTERNS)} (got {digits!r})")
     _check_fraction("val-fraction", val_fraction)
     _check_fraction("val-tail-fraction", val_tail_fraction)
     input_path = Path(input_path)
@@ -151,6 +158,7 @@ def train_tokenizer(
         "max_chars": max_chars,
         "val_fraction": val_fraction,
         "val_tail_fraction": val_tail_fraction,
+        "digits": digits,
         **(config or {}),
     }
 
@@ -164,7 +172,7 @@ def train_tokenizer(
             texts = _training_texts(
                 input_path, val_fraction, val_tail_fraction, max_chars, heldout_chars, read, progress, bar
             )
-            hf = _train_bpe(texts, vocab_size)
+            hf = _train_bpe(texts, vocab_size, digits)
             progress.update(bar, description="trained")
         train_s = time.perf_counter() - start
         if read.chars == 0:
@@ -185,6 +193,8 @@ def train_tokenizer(
             "training_s_per_mb": round(train_s / max(read.bytes / 1e6, 1e-9), 3),
             "vocab_size": tok.vocab_size,
             "merged_tokens": tok.vocab_size - MIN_VOCAB_SIZE + 1,
+            "digits": digits,
+            "split_pattern": SPLIT_PATTERNS[digits],
             "special_tokens": {t: i for i, t in enumerate(SPECIAL_TOKENS)},
             "heldout_chars": read.heldout_chars,
             "heldout_bytes_per_token": round(heldout_bytes / heldout_tokens, 4) if heldout_tokens else None,

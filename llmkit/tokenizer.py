@@ -3,7 +3,8 @@ the exact form of the BPE that llmkit trains.
 
 `tokenizer.json` (HF `tokenizers` format) is the one canonical file; everything loads it (`tokenizers`,
 `transformers.PreTrainedTokenizerFast`, `load_tokenizer`). Training runs HF's BPE trainer (start from
-the 256 bytes, merge the most frequent pair until the vocabulary is full) behind a GPT-4-style split.
+the 256 bytes, merge the most frequent pair until the vocabulary is full) behind a GPT-4-style split
+(digits in groups of up to 3, or with `digits="single"` one digit per piece).
 The trained merges are then rewritten in tiktoken's form (every split of every token into two tokens,
 ranked by the merged token's id, with whole-piece lookup first: `ignore_merges`, as in Llama 3's
 tokenizer.json), so that a `tiktoken.Encoding` built from the same vocabulary gives exactly the same
@@ -31,6 +32,7 @@ from functools import cached_property
 from pathlib import Path
 
 from llmkit.artifacts import fingerprint, partial_path
+from llmkit.defaults import stage_default
 from llmkit.errors import UserError
 
 # role → token text. The chat template (`render_chat`) and the engine use the roles: <|endoftext|>
@@ -51,6 +53,12 @@ SPECIAL_TOKENS = tuple(SPECIAL_ROLES.values())  # in the id order llmkit trains 
 # GPT-4's (cl100k) pre-tokenizer split: contractions, letter runs (with one leading non-letter), digit
 # groups of at most 3, punctuation runs, newlines, other whitespace. BPE merges never cross these pieces.
 SPLIT_PATTERN = r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]++[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+"""
+# The same split with every digit its own piece (as Llama 1/2 and PaLM split numbers): a number is always
+# its digits, one token each, instead of BPE's irregular chunks of up to 3 ('2232832' → '2','23','28',
+# '3','2'), so a small model can copy a number and do arithmetic on it digit by digit.
+SPLIT_PATTERN_SINGLE_DIGITS = r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]++[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+"""
+# train-tokenizer --digits → the split it trains behind (a tokenizer.json carries its own split)
+SPLIT_PATTERNS = {"groups": SPLIT_PATTERN, "single": SPLIT_PATTERN_SINGLE_DIGITS}
 MIN_VOCAB_SIZE = len(SPECIAL_TOKENS) + 256 + 1  # specials, the 256 bytes, at least one merge
 TOKENIZER_FILE = "tokenizer.json"
 # A tokenizer that is not llmkit's (one `llmkit import-model` brought in) has this file next to its
@@ -100,7 +108,9 @@ class Tokenizer:
         self.eot_id, self.pad_id = ids.get("eot"), ids.get("pad")
         self.im_start_id, self.im_sep_id, self.im_end_id = ids.get("im_start"), ids.get("im_sep"), ids.get("im_end")
         self.tool_call_id, self.tool_result_id = ids.get("tool_call"), ids.get("tool_result")  # None: no tools
-        self._fast = _tiktoken_twin(hf)  # None when tokenizer.json is not in llmkit's exact form
+        # _fast is None when tokenizer.json is not in llmkit's exact form; digits is then None too, else
+        # which of llmkit's splits it has: "groups" (GPT-4's) or "single" (one digit per piece)
+        self._fast, self.digits = _tiktoken_twin(hf)
 
     @property
     def has_tools(self) -> bool:
@@ -377,11 +387,13 @@ def _byte_ranks(vocab: dict[str, int], n_special: int) -> dict[bytes, int]:
 
 
 def _tiktoken_twin(hf):
-    """A tiktoken Encoding with the same ids as `hf`, or None if `hf` is not in llmkit's exact form.
+    """(a tiktoken Encoding with the same ids as `hf`, its split's name in SPLIT_PATTERNS), or (None,
+    None) if `hf` is not in llmkit's exact form.
 
-    The form: no normalizer, no added tokens but the special ones, the GPT-4 split then ByteLevel, a
-    BPE with whole-piece lookup first and exactly the merges tiktoken implies (`_tiktoken_form`).
-    Anything else could encode differently, so it is left to `tokenizers`.
+    The form: no normalizer, no added tokens but the special ones, one of llmkit's splits
+    (SPLIT_PATTERNS) then ByteLevel, a BPE with whole-piece lookup first and exactly the merges
+    tiktoken implies (`_tiktoken_form`). Anything else could encode differently, so it is left to
+    `tokenizers`.
     """
     import tiktoken
 
@@ -389,8 +401,10 @@ def _tiktoken_twin(hf):
     model = spec.get("model") or {}
     pre = spec.get("pre_tokenizer") or {}
     steps = pre.get("pretokenizers", []) if pre.get("type") == "Sequence" else []
+    pattern = ((steps[0].get("pattern") or {}).get("Regex") if steps else None) or ""
+    digits = next((name for name, p in SPLIT_PATTERNS.items() if p == pattern), None)
     expected_steps = [
-        ("Split", {"Regex": SPLIT_PATTERN}, "Isolated", False),
+        ("Split", {"Regex": pattern}, "Isolated", False),
         ("ByteLevel", False, False),
     ]
     got_steps = [
@@ -406,6 +420,7 @@ def _tiktoken_twin(hf):
         spec.get("normalizer") is not None
         or n_special not in (len(REQUIRED_ROLES), len(SPECIAL_TOKENS))
         or added != [(i, t, True) for i, t in enumerate(SPECIAL_TOKENS[:n_special])]  # others split text
+        or digits is None
         or got_steps != expected_steps
         or model.get("type") != "BPE"
         or not model.get("ignore_merges")
@@ -413,23 +428,24 @@ def _tiktoken_twin(hf):
         or model.get("continuing_subword_prefix")
         or model.get("end_of_word_suffix")
     ):
-        return None
+        return None, None
     try:
         ranks = _byte_ranks(model["vocab"], n_special)
     except KeyError:  # a character outside the byte-level alphabet
-        return None
+        return None, None
     if len(ranks) + n_special != hf.get_vocab_size(with_added_tokens=True):
-        return None
+        return None, None
     to_chars = lambda b: "".join(BYTE_TO_CHAR[x] for x in b)  # noqa: E731
     merges = [[to_chars(left), to_chars(right)] for left, right in _tiktoken_form(ranks)]
     if merges != [m if isinstance(m, list) else m.split(" ", 1) for m in model.get("merges", [])]:
-        return None
-    return tiktoken.Encoding(
+        return None, None
+    encoding = tiktoken.Encoding(
         "llmkit",
-        pat_str=SPLIT_PATTERN,
+        pat_str=pattern,
         mergeable_ranks=ranks,
         special_tokens={t: i for i, t in enumerate(SPECIAL_TOKENS[:n_special])},
     )
+    return encoding, digits
 
 
 def _check_same_as_tokenizers(tok: Tokenizer, texts: list[str], encoded: list[list[int]]) -> None:
@@ -454,16 +470,19 @@ def _check_same_as_tokenizers(tok: Tokenizer, texts: list[str], encoded: list[li
 # --------------------------------------------------------------------------------------- training the BPE
 
 
-def _train_bpe(texts: Iterator[str], vocab_size: int):
-    """HF's byte-level BPE trained on `texts` behind the GPT-4 split, merges as trained (a
-    `tokenizers.Tokenizer`). `train_tokenizer` then rewrites the merges in tiktoken's form."""
+def _train_bpe(
+    texts: Iterator[str], vocab_size: int, digits: str = stage_default("train-tokenizer", "digits")
+):
+    """HF's byte-level BPE trained on `texts` behind the split SPLIT_PATTERNS[digits] (GPT-4's, or
+    the same with one digit per piece), merges as trained (a `tokenizers.Tokenizer`).
+    `train_tokenizer` then rewrites the merges in tiktoken's form."""
     from tokenizers import Regex, decoders, models, pre_tokenizers, trainers
     from tokenizers import Tokenizer as HFTokenizer
 
     hf = HFTokenizer(models.BPE())
     hf.pre_tokenizer = pre_tokenizers.Sequence(
         [
-            pre_tokenizers.Split(Regex(SPLIT_PATTERN), behavior="isolated"),
+            pre_tokenizers.Split(Regex(SPLIT_PATTERNS[digits]), behavior="isolated"),
             pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
         ]
     )

@@ -62,14 +62,17 @@ TOKENIZER_TEXT = (
 ) * 40
 
 
-def make_tokenizer(root: Path, vocab_size: int = 320):
-    """A real byte-level BPE trained on a few KB of text (fast), loaded."""
+def make_tokenizer(root: Path, vocab_size: int = 320, **train_options):
+    """A real byte-level BPE trained on a few KB of text (fast), loaded; `train_options` go to
+    `train_tokenizer` (e.g. digits="single")."""
     from llmkit.tokenize import train_tokenizer
     from llmkit.tokenizer import load_tokenizer
 
     root.mkdir(parents=True, exist_ok=True)
     (root / "text.txt").write_text(TOKENIZER_TEXT, encoding="utf-8")
-    train_tokenizer(root / "text.txt", root / "tokenizer", vocab_size=vocab_size, show_progress=False)
+    train_tokenizer(
+        root / "text.txt", root / "tokenizer", vocab_size=vocab_size, show_progress=False, **train_options
+    )
     return load_tokenizer(root / "tokenizer")
 
 

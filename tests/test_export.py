@@ -66,6 +66,21 @@ def test_hf_tokenizer_gives_the_same_ids_and_chat_template(tmp_path, tokenizer):
     )
 
 
+def test_hf_tokenizer_of_a_single_digit_tokenizer_gives_the_same_ids(tmp_path):
+    """tokenizer.json carries its split: transformers splits numbers one digit per token as llmkit does."""
+    single = make_tokenizer(tmp_path / "tok", digits="single")
+    make_checkpoint(tmp_path / "ckpt", single, tie=True)
+    export_hf(tmp_path / "ckpt", tmp_path / "hf")
+    hf_tok = transformers.AutoTokenizer.from_pretrained(tmp_path / "hf")
+    texts = ["Multiply 9968 by 224.", "2232832", "4817*93 = 447981, or 4,817.5 ÷ 0.25 ٣٤٥ ²", TOKENIZER_TEXT[:300]]
+    for text in texts:
+        ids = single.encode(text)
+        assert hf_tok(text, add_special_tokens=False)["input_ids"] == ids
+        assert hf_tok.decode(ids) == text
+    pieces = [hf_tok.decode([i]) for i in hf_tok("2232832", add_special_tokens=False)["input_ids"]]
+    assert pieces == list("2232832")
+
+
 def test_export_cli_and_errors(tmp_path, tokenizer):
     make_checkpoint(tmp_path / "ckpt", tokenizer, tie=True)
     r = run_cli("export", tmp_path / "ckpt", tmp_path / "hf", "--format", "hf")

@@ -235,6 +235,17 @@ def test_export_gguf_cli_and_errors(tmp_path, tokenizer):
     assert not list(tmp_path.glob("*.partial"))
 
 
+def test_a_single_digit_tokenizer_is_refused(tmp_path):
+    """llama.cpp has no pre-tokenizer that splits one digit per piece exactly as llmkit does: one line,
+    exit 2, no file (export --format hf carries the split instead)."""
+    make_checkpoint(tmp_path / "ckpt", make_tokenizer(tmp_path / "tok", digits="single"), tie=True)
+    out = tmp_path / "m.gguf"
+    assert_one_line_error(
+        run_cli("export", tmp_path / "ckpt", out, "--format", "gguf"), "single digits", "--format hf"
+    )
+    assert not out.exists() and not list(tmp_path.glob("*.partial"))
+
+
 def test_a_failed_write_leaves_no_output_and_keeps_the_old_file(tmp_path, tokenizer, monkeypatch):
     make_checkpoint(tmp_path / "ckpt", tokenizer, tie=True)
     out = tmp_path / "m.gguf"

@@ -136,7 +136,7 @@ def cli_defaults(command: str) -> dict:
     return {p.name: p.default for p in click_command.params}
 
 
-@pytest.mark.parametrize("stage", sorted(set(STAGE_DEFAULTS) - {"serve", "export", "index", "retrieval", "tools", "lora"}))  # index, retrieval: test_retrieval.py; tools: test_tools.py
+@pytest.mark.parametrize("stage", sorted(set(STAGE_DEFAULTS) - {"serve", "export", "index", "retrieval", "tools", "lora", "train-tokenizer"}))  # index, retrieval: test_retrieval.py; tools: test_tools.py; train-tokenizer: test_tokenizer.py
 def test_cli_and_library_read_the_same_stage_defaults(stage):
     """`llmkit X --help` shows, and `run_X()` uses, the one table's values."""
     from llmkit.train import distill, dpo, grpo, ppo, pretrain, reward, sft, sweep

@@ -6,6 +6,7 @@ import itertools
 import json
 import random
 import re
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 from tokenizers import Tokenizer as HFTokenizer
 
 from llmkit.artifacts import ArtifactWriter, read_manifest
+from llmkit.defaults import STAGE_DEFAULTS
 from llmkit.errors import UserError
 from llmkit.parquet import ParquetPartWriter
 from llmkit.tokenize import tokenize_docs, train_tokenizer
@@ -25,6 +27,8 @@ from llmkit.tokenizer import (
     CHAR_TO_BYTE,
     MIN_VOCAB_SIZE,
     SPECIAL_TOKENS,
+    SPLIT_PATTERN,
+    SPLIT_PATTERN_SINGLE_DIGITS,
     _rewrite_in_tiktoken_form,
     _train_bpe,
     in_val_split,
@@ -177,6 +181,71 @@ def test_digits_merge_in_groups_of_at_most_three(tmp_path):
     pieces = [tok.decode([i]) for i in tok.encode("12345678")]
     assert "".join(pieces) == "12345678" and max(map(len, pieces)) <= 3
     assert {3, 6} <= set(itertools.accumulate(map(len, pieces)))  # cuts at 123|456|78
+
+
+def numbers_text(seed=3) -> str:
+    """Text full of numbers: integers, decimals, sums, numbers glued to words, non-ASCII numerals."""
+    rng = random.Random(seed)
+    parts = ["12345678", "2024", "1000000", "3.14159", "4,817*93=447,981", "x2y34z", "٣٤٥ ½ ²³ Ⅻ ①②"]
+    parts *= 60
+    for _ in range(600):
+        a, b = rng.randint(0, 10**6), rng.randint(0, 10**4)
+        parts.append(rng.choice([f"{a}", f"{a} + {b} = {a + b}", f"The answer is {a * b}.", f"-{a}.{b}"]))
+    rng.shuffle(parts)
+    return " ".join(parts) + "\n"
+
+
+@pytest.fixture(scope="module")
+def single_tok(docs_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("single") / "tokenizer"
+    train_tokenizer(docs_dir, out, vocab_size=512, digits="single", show_progress=False)
+    return load_tokenizer(out)
+
+
+def test_single_digits_give_one_token_per_digit(tmp_path):
+    """--digits single: every digit is its own pre-tokenizer piece, so no token holds two digits even
+    when the training text is full of numbers; recorded in the manifest, still encoded by tiktoken."""
+    (tmp_path / "numbers.txt").write_text(numbers_text(), encoding="utf-8")
+    r = run_cli("train-tokenizer", tmp_path / "numbers.txt", "-o", tmp_path / "tok", "--vocab-size", "400",
+                "--digits", "single")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "one per token" in r.stdout
+    tok = load_tokenizer(tmp_path / "tok")
+    assert tok.encoder == "tiktoken" and tok.digits == "single"
+    manifest = read_manifest(tmp_path / "tok")
+    assert manifest["config"]["digits"] == manifest["stats"]["digits"] == "single"
+    assert manifest["stats"]["split_pattern"] == SPLIT_PATTERN_SINGLE_DIGITS
+    vocab = [tok.id_to_token(i) for i in range(len(SPECIAL_TOKENS), tok.vocab_size)]
+    texts = [bytes(CHAR_TO_BYTE[c] for c in t).decode("utf-8", "replace") for t in vocab]
+    assert tok.vocab_size < 400  # digits never merge, and the few words and signs run out of pairs
+    assert not [t for t in texts if sum(unicodedata.category(c)[0] == "N" for c in t) > 1]
+    assert [tok.decode([i]) for i in tok.encode("2232832")] == list("2232832")
+    assert [tok.decode([i]) for i in tok.encode(" ٣٤٥²")] == [" ", "٣", "٤", "٥", "²"]
+
+
+def test_both_digit_splits_encode_numbers_identically_in_tiktoken_and_tokenizers(tok, single_tok):
+    """The tiktoken twin is built with the split the file has, so both engines agree on numbers in any
+    script (every Unicode number character, in context) for either split."""
+    assert (tok.digits, single_tok.digits) == ("groups", "single") and single_tok.encoder == "tiktoken"
+    numerals = [chr(c) for c in range(0x110000) if unicodedata.category(chr(c))[0] == "N"]
+    in_context = [f"a{c}1{c} {c}{c}{c}{c}'{c}\n" for c in numerals]
+    texts = [numbers_text(seed=9)] + ["".join(in_context[i : i + 200]) for i in range(0, len(in_context), 200)]
+    for t in (tok, single_tok):
+        fast = t.encode_batch(texts)
+        assert fast == [e.ids for e in t.hf.encode_batch(texts, add_special_tokens=False)]
+        assert [t.decode(ids) for ids in fast] == texts
+    assert [single_tok.decode([i]) for i in single_tok.encode(" 12345678")] == [" ", *"12345678"]
+    # the two patterns differ only in the digit run: one digit per piece instead of up to three
+    assert SPLIT_PATTERN.replace(r"\p{N}{1,3}", r"\p{N}") == SPLIT_PATTERN_SINGLE_DIGITS != SPLIT_PATTERN
+
+
+def test_train_tokenizer_cli_and_library_read_the_same_digits_default():
+    import inspect
+
+    from test_layers import cli_defaults
+
+    library = inspect.signature(train_tokenizer).parameters["digits"].default
+    assert cli_defaults("train-tokenizer")["digits"] == library == STAGE_DEFAULTS["train-tokenizer"]["digits"]
 
 
 def test_text_file_training_streams_and_trains_as_on_the_whole_text(tmp_path, monkeypatch):
@@ -499,6 +568,10 @@ def test_cli_errors_are_one_line_and_leave_no_output(tmp_path, docs_dir, tok_dir
             "--vocab-size must be at least 264",
         ),
         (("train-tokenizer", tok_dir, "-o", out), "is a 'tokenizer' artifact; expected 'docs'"),
+        (
+            ("train-tokenizer", docs_dir, "-o", out, "--digits", "three"),
+            "--digits must be one of groups, single",
+        ),
         (("tokenize", docs_dir, docs_dir, "-o", out), "has no tokenizer.json"),
         (("tokenize", docs_dir, tok_dir, "-o", out, "--threads", "0"), "--threads"),
         (("tokenize", docs_dir, tok_dir, "-o", docs_dir), "already exists"),
