@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import torch
 
 from llmkit.engine import SamplingConfig, sample_next
-from llmkit.model import KVCache, Transformer
+from llmkit.model import KVCache, Transformer, decoding
 
 # what a request's callback receives: ("token", id), then ("done", finish_reason) or ("error", message)
 Event = tuple[str, object]
@@ -68,7 +68,10 @@ class RowCache:
     def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         start, end = self.length, self.length + k.size(2)
         if end > self.keys[layer].size(2):
-            self.keys[layer], self.values[layer] = _grow(self.keys[layer], end), _grow(self.values[layer], end)
+            self.keys[layer], self.values[layer] = (
+                _grow(self.keys[layer], end),
+                _grow(self.values[layer], end),
+            )
         self.keys[layer][:, :, start:end] = k
         self.values[layer][:, :, start:end] = v
         return self.keys[layer][:, :, :end], self.values[layer][:, :, :end]
@@ -182,7 +185,9 @@ class DecodeBatch:
         self.valid = valid[:, first:]
         keys, values = self.cache.used()
         self.cache = RowCache(
-            [k[index][:, :, first:] for k in keys], [v[index][:, :, first:] for v in values], self.model.config.seq_len
+            [k[index][:, :, first:] for k in keys],
+            [v[index][:, :, first:] for v in values],
+            self.model.config.seq_len,
         )
         self.positions, self.next_tokens = self.positions[index], self.next_tokens[index]
 
@@ -252,6 +257,11 @@ class Batcher:
         self._thread.join(timeout=5)
 
     def _loop(self) -> None:
+        # the weights do not change while serving: decode from the fused copies, as engine.generate does
+        with decoding(self.batch.model):
+            self._run()
+
+    def _run(self) -> None:
         while True:
             if self._cancel_all:
                 for request in list(self.batch.requests) + _drain(self.waiting):

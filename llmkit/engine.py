@@ -22,7 +22,9 @@ The engine knows no files and no screen.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 import torch
@@ -30,7 +32,7 @@ import torch
 from llmkit.defaults import stage_default
 from llmkit.device import autocast
 from llmkit.errors import UserError
-from llmkit.model import KVCache, Transformer
+from llmkit.model import KVCache, Transformer, decoding
 
 IGNORE = -100  # the target of a position without a loss (F.cross_entropy's ignore_index)
 
@@ -144,34 +146,77 @@ def generate_stream(
         mask_all = (causal[None] & real[:, None, :])[:, None]  # (B, 1, total, total)
         # a padding query sees no key at all, which makes softmax NaN; let it see itself (output unused)
         mask_all |= torch.eye(total, dtype=torch.bool, device=device)[None, None]
+    cache = KVCache(cfg, B, total, device=device) if use_kv_cache else None
+    model.eval()
     generator = torch.Generator(device=device).manual_seed(sampling.seed)
     stops = torch.tensor(list(stop_ids) or [-1], device=device)
     done = torch.zeros(B * shared, dtype=torch.bool, device=device)
-    cache = KVCache(cfg, B, total, device=device) if use_kv_cache else None
-    model.eval()
-    start = 0  # the first position the next forward pass computes
-    for step in range(steps):
-        end = width + step
-        if cache is None:
-            start = 0
-        # without padding the model's own causal attention is right (and faster than a mask)
-        window = {}
-        if padded:
-            window = dict(positions=positions_all[:, start:end], attn_mask=mask_all[:, :, start:end, :end])
-        logits = model(tokens[:, start:end], kv_cache=cache, **window)[:, -1]
-        if step == 0 and shared > 1:  # the prompts are prefilled: now each sample gets its own row
-            logits, tokens = logits.repeat_interleave(shared, 0), tokens.repeat_interleave(shared, 0)
-            cache.repeat_interleave(shared)
+    with decoding(model), torch_threads(decode_threads(model, B * shared)):
+        start = 0  # the first position the next forward pass computes
+        for step in range(steps):
+            end = width + step
+            if cache is None:
+                start = 0
+            # without padding the model's own causal attention is right (and faster than a mask)
+            window = {}
             if padded:
-                positions_all = positions_all.repeat_interleave(shared, 0)
-                mask_all = mask_all.repeat_interleave(shared, 0)
-        next_ids = sample_next(logits, sampling.temperature, sampling.top_k, sampling.top_p, generator)
-        tokens[:, end] = next_ids
-        yield [None if d else int(t) for t, d in zip(next_ids.tolist(), done.tolist(), strict=True)]
-        done |= torch.isin(next_ids, stops)
-        if bool(done.all()):
-            return
-        start = end
+                window = dict(
+                    positions=positions_all[:, start:end], attn_mask=mask_all[:, :, start:end, :end]
+                )
+            logits = model(tokens[:, start:end], kv_cache=cache, **window)[:, -1]
+            if step == 0 and shared > 1:  # the prompts are prefilled: now each sample gets its own row
+                logits, tokens = logits.repeat_interleave(shared, 0), tokens.repeat_interleave(shared, 0)
+                cache.repeat_interleave(shared)
+                if padded:
+                    positions_all = positions_all.repeat_interleave(shared, 0)
+                    mask_all = mask_all.repeat_interleave(shared, 0)
+            next_ids = sample_next(logits, sampling.temperature, sampling.top_k, sampling.top_p, generator)
+            tokens[:, end] = next_ids
+            yield [None if d else int(t) for t, d in zip(next_ids.tolist(), done.tolist(), strict=True)]
+            done |= torch.isin(next_ids, stops)
+            if bool(done.all()):
+                return
+            start = end
+
+
+# On the CPU, where idle OpenMP threads sleep, a decode step of a small model runs on one intra-op
+# thread. Each of its ~25 matmuls is an OpenMP parallel region, and with OMP_WAIT_POLICY=PASSIVE (what
+# the CLI sets, llmkit/cli.py) every region pays for waking the sleeping threads; while the weights
+# fit in the cache a second thread adds no memory bandwidth to pay that back. Measured on the 2-core
+# Intel Xeon @ 2.80GHz (48 MB L3, fp32, PASSIVE), greedy, two threads over one: tiny (0.9M parameters)
+# 0.43-0.55× at batch 1-32; small (10.8M, 43 MB) 0.73× at batch 1 and 0.86× at 8 but 1.07× at 32
+# (692 MFLOP a step); base (85M, 341 MB, past the cache) 1.16× already at batch 1. Spinning threads
+# (ACTIVE, or libgomp's default of a short spin) wake at once, so then all threads decode. Same tokens
+# either way; only the speed differs.
+SINGLE_THREAD_DECODE_FLOPS = 400e6  # matmul FLOPs of one step, all rows
+SINGLE_THREAD_DECODE_WEIGHT_BYTES = 64 * 2**20
+
+
+def decode_threads(model: Transformer, rows: int) -> int:
+    """The intra-op threads a decode step of `rows` rows uses: one on the CPU for a small model and
+    step when idle threads sleep (see SINGLE_THREAD_DECODE_FLOPS), otherwise all of torch's."""
+    threads = torch.get_num_threads()
+    params = list(model.parameters())
+    if params[0].device.type != "cpu" or os.environ.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE":
+        return threads
+    weight_bytes = sum(p.numel() * p.element_size() for p in params)
+    matmul_flops = 2 * sum(p.numel() for p in params) * rows
+    small = matmul_flops < SINGLE_THREAD_DECODE_FLOPS and weight_bytes < SINGLE_THREAD_DECODE_WEIGHT_BYTES
+    return 1 if small else threads
+
+
+@contextmanager
+def torch_threads(n: int):
+    """torch's intra-op thread count is `n` within the block, and what it was again after."""
+    before = torch.get_num_threads()
+    if n == before:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def generate(
@@ -214,7 +259,9 @@ def answer_sequences(
     return [prompt + a for a in encoded], len(prompt)
 
 
-def chat_prompt_ids(tokenizer, messages: list[dict], room: int, tools: Sequence[dict] | None = None) -> list[int]:
+def chat_prompt_ids(
+    tokenizer, messages: list[dict], room: int, tools: Sequence[dict] | None = None
+) -> list[int]:
     """The conversation through the chat template with the assistant turn opened, cut from the left to
     its last `room` tokens (the start of a long conversation goes, the question stays)."""
     return tokenizer.render_chat(messages, add_generation_prompt=True, tools=tools)[0][-room:]
@@ -271,7 +318,9 @@ def complete_chats(
     schemas = tools.schemas if tools is not None else None
     prompts = [chat_prompt_ids(tokenizer, messages, room, schemas) for messages in conversations]
     if tools is not None:
-        return generate_with_tools(model, tokenizer, prompts, sampling, tools, max_tool_calls, samples_per_prompt)
+        return generate_with_tools(
+            model, tokenizer, prompts, sampling, tools, max_tool_calls, samples_per_prompt
+        )
     outputs = generate(model, prompts, sampling, stops, samples_per_prompt=samples_per_prompt)
     return [
         completion(tokenizer, prompts[row // samples_per_prompt], ids, stops)
@@ -362,11 +411,15 @@ def generate_with_tools(
     tokenizer.require_tools()
     stops = chat_stop_ids(tokenizer)
     seq_len = model.config.seq_len
-    answers = [_ToolAnswer(list(prompts[r // samples_per_prompt])) for r in range(len(prompts) * samples_per_prompt)]
+    answers = [
+        _ToolAnswer(list(prompts[r // samples_per_prompt])) for r in range(len(prompts) * samples_per_prompt)
+    ]
     active, batch, per_prompt = list(range(len(answers))), [list(p) for p in prompts], samples_per_prompt
     for round_ in range(max_tool_calls + 1):
         left = {r: sampling.max_new_tokens - sum(answers[r].generated) for r in active}
-        round_sampling = replace(sampling, max_new_tokens=max(left.values()), seed=sampling.seed + 7919 * round_)
+        round_sampling = replace(
+            sampling, max_new_tokens=max(left.values()), seed=sampling.seed + 7919 * round_
+        )
         new: list[list[int]] = [[] for _ in active]
         for step in generate_stream(model, batch, round_sampling, stops, samples_per_prompt=per_prompt):
             for j, token in enumerate(step):
@@ -393,7 +446,10 @@ def generate_with_tools(
             forced = tokenizer.render_chat(
                 [{"role": "tool", "content": result} for result in results], add_generation_prompt=True
             )[0]
-            if len(answer.prompt_ids) + len(answer.ids) + len(forced) >= seq_len - 1 or sum(answer.generated) >= sampling.max_new_tokens:
+            if (
+                len(answer.prompt_ids) + len(answer.ids) + len(forced) >= seq_len - 1
+                or sum(answer.generated) >= sampling.max_new_tokens
+            ):
                 continue  # no room to read the result and answer: done, as if cut at the length limit
             answer.add(forced, generated=False)
             still_going.append(r)
@@ -411,9 +467,14 @@ def _run_calls(tokenizer, tools, answer: _ToolAnswer, content: list[int], calls:
         name, arguments, error = parse_tool_call(text)
         result = error if error is not None else tools.call(name, arguments)
         call_id = f"call_{len(answer.tool_calls) + 1}"
-        answer.tool_calls.append({"id": call_id, "name": name, "arguments": arguments, "text": text, "result": result})
+        answer.tool_calls.append(
+            {"id": call_id, "name": name, "arguments": arguments, "text": text, "result": result}
+        )
         # a malformed call is kept as its raw text, so the conversation can be rendered again
-        function = {"name": name or "invalid_call", "arguments": arguments if arguments is not None else {"text": text}}
+        function = {
+            "name": name or "invalid_call",
+            "arguments": arguments if arguments is not None else {"text": text},
+        }
         message_calls.append({"id": call_id, "type": "function", "function": function})
         results.append(result)
     answer.messages.append(
@@ -435,7 +496,14 @@ def _tool_completion(tokenizer, answer: _ToolAnswer, stops: Sequence[int]) -> Co
     if not answer.ended_on_call:
         messages = [*messages, {"role": "assistant", "content": text}]
     return Completion(
-        answer.prompt_ids, answer.ids, text, stop, answer.generated, answer.tool_calls, messages, answer.ended_on_call
+        answer.prompt_ids,
+        answer.ids,
+        text,
+        stop,
+        answer.generated,
+        answer.tool_calls,
+        messages,
+        answer.ended_on_call,
     )
 
 

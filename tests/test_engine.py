@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from llmkit.engine import SamplingConfig, generate, sample_next, top_k_filter, top_p_filter
+from llmkit import engine
+from llmkit.engine import SamplingConfig, generate, generate_stream, sample_next, top_k_filter, top_p_filter
 from llmkit.errors import UserError
 from llmkit.model import Transformer, model_config
 
@@ -115,3 +116,37 @@ def test_shared_prefill_samples_equal_repeated_prompts(model, temperature):
     assert generate(model, prompts, sampling, [7], use_kv_cache=False, samples_per_prompt=4) == expected
     if temperature:  # the samples of one prompt differ from each other
         assert len({tuple(row) for row in expected[:4]}) > 1
+
+
+def test_a_small_model_decodes_on_one_thread_and_the_thread_count_comes_back(model, monkeypatch):
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")  # idle threads sleep, as the CLI sets
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        prompts = [[5, 6, 7], [8, 9]]
+        greedy = SamplingConfig(max_new_tokens=6, temperature=0.0)
+        stream = generate_stream(model, prompts, greedy)
+        next(stream)
+        assert torch.get_num_threads() == 1  # mid-generation: a 2-layer 64-wide model is small
+        stream.close()  # a consumer that stops early (a client went away) gets its threads back
+        assert torch.get_num_threads() == 2
+        one_thread = generate(model, prompts, greedy)
+        assert torch.get_num_threads() == 2
+        # the same ids with all threads: the count changes speed, never tokens
+        monkeypatch.setattr(engine, "SINGLE_THREAD_DECODE_FLOPS", 0)
+        assert engine.decode_threads(model, 2) == 2
+        assert generate(model, prompts, greedy) == one_thread
+        # a model whose weights pass the limit keeps all threads however few rows it decodes
+        monkeypatch.setattr(engine, "SINGLE_THREAD_DECODE_FLOPS", 1e18)
+        assert engine.decode_threads(model, 1) == 1
+        monkeypatch.setattr(engine, "SINGLE_THREAD_DECODE_WEIGHT_BYTES", 1000)
+        assert engine.decode_threads(model, 1) == 2
+        # spinning threads wake at once: then a small model keeps them all
+        monkeypatch.setattr(engine, "SINGLE_THREAD_DECODE_WEIGHT_BYTES", 2**40)
+        assert engine.decode_threads(model, 1) == 1
+        monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+        assert engine.decode_threads(model, 1) == 2
+        monkeypatch.delenv("OMP_WAIT_POLICY")
+        assert engine.decode_threads(model, 1) == 2
+    finally:
+        torch.set_num_threads(before)

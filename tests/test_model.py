@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from llmkit import model as model_module
 from llmkit.errors import UserError
 from llmkit.model import (
     PRESETS,
@@ -14,6 +15,7 @@ from llmkit.model import (
     ModelConfig,
     Transformer,
     apply_rope,
+    decoding,
     flops_per_token,
     model_config,
     num_params,
@@ -115,6 +117,83 @@ def test_kv_cache_prefill_then_one_token_at_a_time_equals_full_forward():
     pieces += [model(idx[:, t : t + 1], kv_cache=cache) for t in range(7, 24)]
     assert cache.length == 24
     assert torch.allclose(torch.cat(pieces, dim=1), model(idx), atol=1e-5)
+
+
+def test_decoding_weights_compute_what_the_parameters_compute():
+    """Inside `decoding(model)` the layers use fused, transposed copies of their projections (one
+    matmul for q/k/v, one for gate/up, one rotation for q and k): the logits must be those of the
+    parameters, with grouped-query heads, q/k/v biases, per-row positions and a KV cache."""
+    torch.manual_seed(0)
+    model = Transformer(tiny(n_heads=4, n_kv_heads=2, qkv_bias=True)).eval()
+    with torch.no_grad():
+        for layer in model.layers:
+            for proj in (layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj):
+                proj.bias.normal_()  # non-zero biases, so a bias put on the wrong rows would show
+    idx = torch.randint(0, 300, (2, 12))
+    positions = torch.tensor([[0] * 3 + list(range(9)), list(range(12))])  # row 0 left-padded by 3
+    real = torch.arange(12)[None, :] >= torch.tensor([[3], [0]])  # (B, keys): padding keys are hidden
+    mask = (torch.ones(12, 12, dtype=torch.bool).tril()[None] & real[:, None, :]) | torch.eye(
+        12, dtype=torch.bool
+    )
+    mask = mask[:, None]  # (B, 1, T, keys), as the engine builds it
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    plain = model(idx, positions=positions, attn_mask=mask)
+    steps_plain = _prefill_then_steps(model, idx)
+    with decoding(model):
+        assert all(layer.self_attn.decode_weights and layer.mlp.decode_weights for layer in model.layers)
+        fused = model(idx, positions=positions, attn_mask=mask)
+        steps_fused = _prefill_then_steps(model, idx)
+    assert torch.allclose(fused, plain, atol=1e-5)
+    assert torch.allclose(steps_fused, steps_plain, atol=1e-5)
+    assert all(
+        layer.self_attn.decode_weights is None and layer.mlp.decode_weights is None for layer in model.layers
+    )
+    assert model.decode_head is None
+    after = model.state_dict()
+    assert after.keys() == before.keys() and all(torch.equal(after[k], before[k]) for k in before)
+
+
+def _prefill_then_steps(model, idx):
+    cache = KVCache(model.config, idx.size(0), idx.size(1))
+    pieces = [model(idx[:, :5], kv_cache=cache)]
+    pieces += [model(idx[:, t : t + 1], kv_cache=cache) for t in range(5, idx.size(1))]
+    return torch.cat(pieces, dim=1)
+
+
+def test_decoding_leaves_wrapped_projections_to_their_own_forward_and_cleans_up_on_error():
+    """A layer whose projections are not plain nn.Linear (a LoRA adapter wraps them) is not fused:
+    copying its base weights would drop the adapter. An error inside the block still removes the copies."""
+
+    class Wrapped(torch.nn.Linear):  # stands for an adapter-wrapped projection
+        def forward(self, x):
+            return super().forward(x) + 1.0
+
+    torch.manual_seed(0)
+    model = Transformer(tiny()).eval()
+    old = model.layers[0].self_attn.q_proj
+    model.layers[0].self_attn.q_proj = wrapped = Wrapped(old.in_features, old.out_features, bias=False)
+    wrapped.weight.data.copy_(old.weight.data)
+    idx = torch.randint(0, 300, (1, 8))
+    plain = model(idx)
+    with pytest.raises(RuntimeError, match="inside"):
+        with decoding(model):
+            assert model.layers[0].self_attn.decode_weights is None  # wrapped: its own forward
+            assert model.layers[1].self_attn.decode_weights is not None
+            assert torch.allclose(model(idx), plain, atol=1e-5)
+            raise RuntimeError("an error inside the block")
+    assert all(layer.self_attn.decode_weights is None for layer in model.layers)
+
+
+def test_a_model_past_the_copy_limit_decodes_from_its_parameters(monkeypatch):
+    """The copies double the weights' memory: a large model goes without them."""
+    monkeypatch.setattr(model_module, "DECODE_COPY_LIMIT_BYTES", 1000)
+    model = Transformer(tiny()).eval()
+    with decoding(model):
+        assert model.decode_head is None
+        assert all(
+            layer.self_attn.decode_weights is None and layer.mlp.decode_weights is None
+            for layer in model.layers
+        )
 
 
 def test_loss_ignores_minus_100_targets_and_starts_near_log_vocab():
