@@ -90,7 +90,7 @@ ARGS_extract   = --workers $(WORKERS)
 ARGS_filter    = --workers $(WORKERS)
 ARGS_dedup     = --workers $(WORKERS)
 ARGS_scrub     = --workers $(WORKERS)
-ARGS_tokenizer = --vocab-size $(VOCAB)
+ARGS_tokenizer = --vocab-size $(VOCAB) --digits single
 ARGS_tokens    = --threads $(WORKERS)
 ARGS_base      = --preset $(PRESET) --max-steps $(STEPS) --eval-every 50 --device $(DEVICE)
 ARGS_sft       = --epochs $(SFT_EPOCHS) --lr 3e-3 --device $(DEVICE)
@@ -206,15 +206,16 @@ $(RUN)/generations/manifest.json: $(RUN)/sft/manifest.json
 # the tool-trained models with the calculator.
 TOOLS_DATA      := sample_data/tools
 TOOLS_EVAL_ARGS  = --max-new-tokens 64 --device $(DEVICE) --force
-ARGS_sft_tools_a = --epochs 6 --lr 3e-3 --device $(DEVICE)
-ARGS_sft_tools   = --epochs 8 --lr 3e-3 --device $(DEVICE)
+ARGS_sft_tools_a = --epochs 10 --lr 3e-3 --device $(DEVICE)
+ARGS_sft_tools   = --epochs 10 --lr 3e-3 --device $(DEVICE)
 ARGS_grpo_tools  = --tools calculator --max-new-tokens 64 --group-size 4 --batch-size 8 --max-steps 20 --lr 1e-4 --eval-every 0 --max-val 32 --device $(DEVICE)
 
 .PHONY: tools-demo
-tools-demo: $(RUN)/eval-tools-sft/manifest.json $(RUN)/eval-tools-sft-tools/manifest.json $(RUN)/eval-tools-grpo/manifest.json
+tools-demo: $(RUN)/eval-tools-sft/manifest.json $(RUN)/eval-tools-sft-tools-a/manifest.json $(RUN)/eval-tools-sft-tools/manifest.json $(RUN)/eval-tools-grpo/manifest.json
 	@echo "tools demo done: exact match on $(TOOLS_DATA)/heldout.jsonl in $(RUN)/eval-tools-*/"
 
-# two rounds of SFT (6 epochs, then 8 more with a fresh schedule): what the measured run did
+# two rounds of SFT (10 epochs, then 10 more with a fresh schedule): what the measured run did; the
+# second round is where copying digits clicks (held-out SFT loss 0.047 → 0.0006)
 $(RUN)/sft-tools-a/manifest.json: $(RUN)/base/manifest.json $(TOOLS_DATA)/train.jsonl $(FLAGS)/sft_tools_a
 	$(LLMKIT) sft $(RUN)/base $(TOOLS_DATA)/train.jsonl -o $(RUN)/sft-tools-a $(ARGS_sft_tools_a) --force
 
@@ -226,6 +227,9 @@ $(RUN)/grpo-tools/manifest.json: $(RUN)/sft-tools/manifest.json $(TOOLS_DATA)/pr
 
 $(RUN)/eval-tools-sft/manifest.json: $(RUN)/sft/manifest.json $(TOOLS_DATA)/heldout.jsonl
 	$(LLMKIT) eval $(RUN)/sft $(TOOLS_DATA)/heldout.jsonl -o $(@D) $(TOOLS_EVAL_ARGS)
+
+$(RUN)/eval-tools-sft-tools-a/manifest.json: $(RUN)/sft-tools-a/manifest.json $(TOOLS_DATA)/heldout.jsonl
+	$(LLMKIT) eval $(RUN)/sft-tools-a $(TOOLS_DATA)/heldout.jsonl -o $(@D) --tools calculator $(TOOLS_EVAL_ARGS)
 
 $(RUN)/eval-tools-sft-tools/manifest.json: $(RUN)/sft-tools/manifest.json $(TOOLS_DATA)/heldout.jsonl
 	$(LLMKIT) eval $(RUN)/sft-tools $(TOOLS_DATA)/heldout.jsonl -o $(@D) --tools calculator $(TOOLS_EVAL_ARGS)

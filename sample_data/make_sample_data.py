@@ -6308,7 +6308,7 @@ def calculator_transcript(question: str, expression: str, answer: int, calculato
     }
 
 
-def write_tool_data(n_train: int = 1200, n_prompts: int = 400, n_heldout: int = 200) -> None:
+def write_tool_data(n_train: int = 3000, n_prompts: int = 400, n_heldout: int = 200) -> None:
     """sample_data/tools/: calculator transcripts for SFT (train.jsonl), multi-digit problems with
     answers for GRPO (prompts.jsonl), and held-out problems (heldout.jsonl) whose operand pairs occur
     in neither. Regenerate only these with `python -c "import make_sample_data as m; m.write_tool_data()"`
