@@ -50,7 +50,7 @@ from rich.table import Table
 
 from llmkit.checkpoint_files import save_checkpoint
 from llmkit.device import cpu_model
-from llmkit.engine import SamplingConfig, generate
+from llmkit.engine import SamplingConfig, generate, torch_threads
 from llmkit.export import export_hf
 from llmkit.gguf_export import export_gguf
 from llmkit.model import Transformer, model_config, num_params
@@ -204,11 +204,10 @@ def main() -> None:
             )
             # transformers pinned to one thread too: llmkit's engine may decode a small model on one
             # (engine.decode_threads), so this is the like-for-like figure beside the stock one
-            torch.set_num_threads(1)
-            hf1_s, theirs1 = median_time(
-                lambda p=prompts: transformers_generate(hf, p, args.new_tokens), args.repeats
-            )
-            torch.set_num_threads(threads)
+            with torch_threads(1):
+                hf1_s, theirs1 = median_time(
+                    lambda p=prompts: transformers_generate(hf, p, args.new_tokens), args.repeats
+                )
             row |= {
                 "transformers_s": hf_s, "transformers_tokens_per_s": new_tokens / hf_s,
                 "llmkit_over_transformers": hf_s / cached_s, "transformers_identical_ids": theirs == ours,

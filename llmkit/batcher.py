@@ -68,10 +68,7 @@ class RowCache:
     def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         start, end = self.length, self.length + k.size(2)
         if end > self.keys[layer].size(2):
-            self.keys[layer], self.values[layer] = (
-                _grow(self.keys[layer], end),
-                _grow(self.values[layer], end),
-            )
+            self.keys[layer], self.values[layer] = _grow(self.keys[layer], end), _grow(self.values[layer], end)
         self.keys[layer][:, :, start:end] = k
         self.values[layer][:, :, start:end] = v
         return self.keys[layer][:, :, :end], self.values[layer][:, :, :end]
@@ -185,9 +182,7 @@ class DecodeBatch:
         self.valid = valid[:, first:]
         keys, values = self.cache.used()
         self.cache = RowCache(
-            [k[index][:, :, first:] for k in keys],
-            [v[index][:, :, first:] for v in values],
-            self.model.config.seq_len,
+            [k[index][:, :, first:] for k in keys], [v[index][:, :, first:] for v in values], self.model.config.seq_len
         )
         self.positions, self.next_tokens = self.positions[index], self.next_tokens[index]
 

@@ -32,7 +32,7 @@ import torch
 from llmkit.defaults import stage_default
 from llmkit.device import autocast
 from llmkit.errors import UserError
-from llmkit.model import KVCache, Transformer, decoding
+from llmkit.model import KVCache, Transformer, decoding, weight_bytes
 
 IGNORE = -100  # the target of a position without a loss (F.cross_entropy's ignore_index)
 
@@ -146,11 +146,11 @@ def generate_stream(
         mask_all = (causal[None] & real[:, None, :])[:, None]  # (B, 1, total, total)
         # a padding query sees no key at all, which makes softmax NaN; let it see itself (output unused)
         mask_all |= torch.eye(total, dtype=torch.bool, device=device)[None, None]
-    cache = KVCache(cfg, B, total, device=device) if use_kv_cache else None
-    model.eval()
     generator = torch.Generator(device=device).manual_seed(sampling.seed)
     stops = torch.tensor(list(stop_ids) or [-1], device=device)
     done = torch.zeros(B * shared, dtype=torch.bool, device=device)
+    cache = KVCache(cfg, B, total, device=device) if use_kv_cache else None
+    model.eval()
     with decoding(model), torch_threads(decode_threads(model, B * shared)):
         start = 0  # the first position the next forward pass computes
         for step in range(steps):
@@ -196,13 +196,13 @@ def decode_threads(model: Transformer, rows: int) -> int:
     """The intra-op threads a decode step of `rows` rows uses: one on the CPU for a small model and
     step when idle threads sleep (see SINGLE_THREAD_DECODE_FLOPS), otherwise all of torch's."""
     threads = torch.get_num_threads()
-    params = list(model.parameters())
-    if params[0].device.type != "cpu" or os.environ.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE":
+    on_cpu = next(model.parameters()).device.type == "cpu"
+    if not on_cpu or os.environ.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE":
         return threads
-    weight_bytes = sum(p.numel() * p.element_size() for p in params)
-    matmul_flops = 2 * sum(p.numel() for p in params) * rows
-    small = matmul_flops < SINGLE_THREAD_DECODE_FLOPS and weight_bytes < SINGLE_THREAD_DECODE_WEIGHT_BYTES
-    return 1 if small else threads
+    matmul_flops = 2 * sum(p.numel() for p in model.parameters()) * rows
+    if matmul_flops < SINGLE_THREAD_DECODE_FLOPS and weight_bytes(model) < SINGLE_THREAD_DECODE_WEIGHT_BYTES:
+        return 1
+    return threads
 
 
 @contextmanager
@@ -259,9 +259,7 @@ def answer_sequences(
     return [prompt + a for a in encoded], len(prompt)
 
 
-def chat_prompt_ids(
-    tokenizer, messages: list[dict], room: int, tools: Sequence[dict] | None = None
-) -> list[int]:
+def chat_prompt_ids(tokenizer, messages: list[dict], room: int, tools: Sequence[dict] | None = None) -> list[int]:
     """The conversation through the chat template with the assistant turn opened, cut from the left to
     its last `room` tokens (the start of a long conversation goes, the question stays)."""
     return tokenizer.render_chat(messages, add_generation_prompt=True, tools=tools)[0][-room:]
@@ -318,9 +316,7 @@ def complete_chats(
     schemas = tools.schemas if tools is not None else None
     prompts = [chat_prompt_ids(tokenizer, messages, room, schemas) for messages in conversations]
     if tools is not None:
-        return generate_with_tools(
-            model, tokenizer, prompts, sampling, tools, max_tool_calls, samples_per_prompt
-        )
+        return generate_with_tools(model, tokenizer, prompts, sampling, tools, max_tool_calls, samples_per_prompt)
     outputs = generate(model, prompts, sampling, stops, samples_per_prompt=samples_per_prompt)
     return [
         completion(tokenizer, prompts[row // samples_per_prompt], ids, stops)
@@ -411,15 +407,11 @@ def generate_with_tools(
     tokenizer.require_tools()
     stops = chat_stop_ids(tokenizer)
     seq_len = model.config.seq_len
-    answers = [
-        _ToolAnswer(list(prompts[r // samples_per_prompt])) for r in range(len(prompts) * samples_per_prompt)
-    ]
+    answers = [_ToolAnswer(list(prompts[r // samples_per_prompt])) for r in range(len(prompts) * samples_per_prompt)]
     active, batch, per_prompt = list(range(len(answers))), [list(p) for p in prompts], samples_per_prompt
     for round_ in range(max_tool_calls + 1):
         left = {r: sampling.max_new_tokens - sum(answers[r].generated) for r in active}
-        round_sampling = replace(
-            sampling, max_new_tokens=max(left.values()), seed=sampling.seed + 7919 * round_
-        )
+        round_sampling = replace(sampling, max_new_tokens=max(left.values()), seed=sampling.seed + 7919 * round_)
         new: list[list[int]] = [[] for _ in active]
         for step in generate_stream(model, batch, round_sampling, stops, samples_per_prompt=per_prompt):
             for j, token in enumerate(step):
@@ -446,10 +438,7 @@ def generate_with_tools(
             forced = tokenizer.render_chat(
                 [{"role": "tool", "content": result} for result in results], add_generation_prompt=True
             )[0]
-            if (
-                len(answer.prompt_ids) + len(answer.ids) + len(forced) >= seq_len - 1
-                or sum(answer.generated) >= sampling.max_new_tokens
-            ):
+            if len(answer.prompt_ids) + len(answer.ids) + len(forced) >= seq_len - 1 or sum(answer.generated) >= sampling.max_new_tokens:
                 continue  # no room to read the result and answer: done, as if cut at the length limit
             answer.add(forced, generated=False)
             still_going.append(r)
@@ -467,14 +456,9 @@ def _run_calls(tokenizer, tools, answer: _ToolAnswer, content: list[int], calls:
         name, arguments, error = parse_tool_call(text)
         result = error if error is not None else tools.call(name, arguments)
         call_id = f"call_{len(answer.tool_calls) + 1}"
-        answer.tool_calls.append(
-            {"id": call_id, "name": name, "arguments": arguments, "text": text, "result": result}
-        )
+        answer.tool_calls.append({"id": call_id, "name": name, "arguments": arguments, "text": text, "result": result})
         # a malformed call is kept as its raw text, so the conversation can be rendered again
-        function = {
-            "name": name or "invalid_call",
-            "arguments": arguments if arguments is not None else {"text": text},
-        }
+        function = {"name": name or "invalid_call", "arguments": arguments if arguments is not None else {"text": text}}
         message_calls.append({"id": call_id, "type": "function", "function": function})
         results.append(result)
     answer.messages.append(
@@ -496,14 +480,7 @@ def _tool_completion(tokenizer, answer: _ToolAnswer, stops: Sequence[int]) -> Co
     if not answer.ended_on_call:
         messages = [*messages, {"role": "assistant", "content": text}]
     return Completion(
-        answer.prompt_ids,
-        answer.ids,
-        text,
-        stop,
-        answer.generated,
-        answer.tool_calls,
-        messages,
-        answer.ended_on_call,
+        answer.prompt_ids, answer.ids, text, stop, answer.generated, answer.tool_calls, messages, answer.ended_on_call
     )
 
 

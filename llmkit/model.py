@@ -283,6 +283,11 @@ class DecodeWeights:
         return y if bias is None else y + bias
 
 
+def weight_bytes(model: nn.Module) -> int:
+    """The bytes of `model`'s parameters as they are stored (a tied matrix counted once)."""
+    return sum(p.numel() * p.element_size() for p in model.parameters())
+
+
 # Above this a model's decode copies would cost more memory than they save time (a 1 GiB model is
 # ~270M fp32 parameters, where a decode step is bound by reading the weights, not by per-op overhead).
 DECODE_COPY_LIMIT_BYTES = 2**30
@@ -297,11 +302,8 @@ def decoding(model: Transformer):
     DECODE_COPY_LIMIT_BYTES, or on a GPU (the copies are measured on the CPU only), decodes from its
     parameters. Layers that are not plain `nn.Linear` (LoRA adapters) or MoE layers keep their own
     forward."""
-    weights = list(model.parameters())
-    copy = (
-        weights[0].device.type == "cpu"
-        and sum(w.numel() * w.element_size() for w in weights) <= DECODE_COPY_LIMIT_BYTES
-    )
+    on_cpu = next(model.parameters()).device.type == "cpu"
+    copy = on_cpu and weight_bytes(model) <= DECODE_COPY_LIMIT_BYTES
     layers = [
         module
         for block in (model.layers if copy else [])
@@ -341,9 +343,8 @@ class Attention(nn.Module):
         if fused is not None:  # one matmul for q, k, v and one rotation for q and k together
             qkv = fused.project(x, 0).view(B, T, -1, self.head_dim)  # (B, T, H + 2·H_kv, hd)
             n_qk = self.n_heads + self.n_kv_heads
-            qk = apply_rope(qkv[:, :, :n_qk], cos.unsqueeze(-2), sin.unsqueeze(-2)).transpose(
-                1, 2
-            )  # heads axis
+            qk = apply_rope(qkv[:, :, :n_qk], cos.unsqueeze(-2), sin.unsqueeze(-2))  # cos/sin: add heads axis
+            qk = qk.transpose(1, 2)
             q, k = qk.split([self.n_heads, self.n_kv_heads], dim=1)  # (B, H, T, hd), (B, H_kv, T, hd)
             v = qkv[:, :, n_qk:].transpose(1, 2)
         else:
@@ -565,9 +566,7 @@ class Transformer(nn.Module):
         if table is None or table[0].device != positions.device or table[0].size(0) < bound:
             size = max(bound, 2 * table[0].size(0) if table is not None else 256)
             all_positions = torch.arange(size, device=positions.device)
-            self._rope_table = table = rope_cos_sin(
-                cfg.head_dim, all_positions, cfg.rope_theta, cfg.rope_scaling
-            )
+            self._rope_table = table = rope_cos_sin(cfg.head_dim, all_positions, cfg.rope_theta, cfg.rope_scaling)
         return table[0][positions], table[1][positions]
 
     def _record_router_losses(self) -> None:
