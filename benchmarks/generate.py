@@ -18,8 +18,11 @@ exporters, so all engines run the same fp32 weights on the CPU, given the same n
 Every engine decodes greedily from the same `--prompt-tokens` random prompt ids (all rows the same
 length, so no padding) with no stop token, so every row produces exactly `--new-tokens` tokens, and
 the new ids are checked equal to llmkit's. tokens/s counts new tokens over all rows, prompt
-processing included; timings are the median of `--repeats` runs after one untimed run, except
-recomputation, timed once (it is slow: about 2.5 of the run's 5 minutes on 2 cores). An engine
+processing included. The engines run interleaved — one untimed run each, then `--repeats` rounds
+of one run of every engine in turn — so a neighbour's load on a shared machine falls on all of them
+alike; timings are the median of the rounds, and each ratio also comes with its range over the
+rounds (a round's other engine over its llmkit). Recomputation is timed once (it is slow: about 2.5
+of the run's 5 minutes on 2 cores). An engine
 whose package is not installed (transformers: the dev extra; llama-cpp-python: the bench extra) is
 skipped with a note. Results: benchmarks/results/generate.json.
 
@@ -42,6 +45,7 @@ import json
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -68,17 +72,28 @@ def version(package: str) -> str | None:
         return None
 
 
-def median_time(run, repeats: int) -> tuple[float, list[list[int]]]:
-    """Median wall seconds of `repeats` calls of `run()` (after one untimed warm-up call), and the
-    ids the first timed call returned."""
-    run()
-    times, first = [], None
+def interleaved_times(runs: dict[str, Callable[[], list[list[int]]]], repeats: int) -> dict[str, dict]:
+    """Wall seconds of each engine's `run()`, interleaved: one untimed call of each, then `repeats`
+    rounds of one call of each in turn. Per engine: every round's seconds, their median, and the ids
+    the first timed call returned."""
+    for run in runs.values():
+        run()
+    out = {name: {"seconds": [], "ids": None} for name in runs}
     for _ in range(repeats):
-        start = time.perf_counter()
-        out = run()
-        times.append(time.perf_counter() - start)
-        first = out if first is None else first
-    return statistics.median(times), first
+        for name, run in runs.items():
+            start = time.perf_counter()
+            ids = run()
+            out[name]["seconds"].append(time.perf_counter() - start)
+            out[name]["ids"] = ids if out[name]["ids"] is None else out[name]["ids"]
+    for result in out.values():
+        result["median"] = statistics.median(result["seconds"])
+    return out
+
+
+def ratio_range(theirs: list[float], ours: list[float]) -> list[float]:
+    """The lowest and highest of the rounds' ratios (their seconds over llmkit's in the same round)."""
+    ratios = [t / o for t, o in zip(theirs, ours, strict=True)]
+    return [min(ratios), max(ratios)]
 
 
 def write_exports(model: Transformer, vocab_size: int, work: Path) -> tuple[Path, Path]:
@@ -159,7 +174,7 @@ def main() -> None:
     parser.add_argument("--new-tokens", type=int, default=256)
     parser.add_argument("--prompt-tokens", type=int, default=16)
     parser.add_argument("--batches", default="1,8")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "generate.json")
     args = parser.parse_args()
 
@@ -189,39 +204,40 @@ def main() -> None:
     for batch in (int(b) for b in args.batches.split(",")):
         prompts = torch.randint(5, args.vocab_size, (batch, args.prompt_tokens)).tolist()
         new_tokens = batch * args.new_tokens
-        cached_s, ours = median_time(lambda p=prompts: generate(model, p, greedy), args.repeats)
+        runs = {"llmkit": lambda p=prompts: generate(model, p, greedy)}
+        if hf is not None:
+            runs["transformers"] = lambda p=prompts: transformers_generate(hf, p, args.new_tokens)
+
+            def transformers_one_thread(p=prompts):
+                # transformers pinned to one thread too: llmkit's engine may decode a small model on
+                # one (engine.decode_threads), so this is the like-for-like figure beside the stock one
+                with torch_threads(1):
+                    return transformers_generate(hf, p, args.new_tokens)
+
+            runs["transformers_1_thread"] = transformers_one_thread
+        if llm is not None and batch == 1:
+            runs["llama_cpp"] = lambda p=prompts[0]: llama_cpp_generate(llm, p, args.new_tokens)
+        timed = interleaved_times(runs, args.repeats)
+        ours, cached_s = timed["llmkit"]["ids"], timed["llmkit"]["median"]
         start = time.perf_counter()
         recomputed = generate(model, prompts, greedy, use_kv_cache=False)
         recompute_s = time.perf_counter() - start
         row = {
-            "batch": batch, "kv_cache_s": cached_s, "recompute_s": recompute_s,
-            "kv_cache_tokens_per_s": new_tokens / cached_s, "recompute_tokens_per_s": new_tokens / recompute_s,
-            "speedup": recompute_s / cached_s, "identical_tokens": recomputed == ours,
+            "batch": batch, "kv_cache_s": cached_s, "kv_cache_s_rounds": timed["llmkit"]["seconds"],
+            "recompute_s": recompute_s, "kv_cache_tokens_per_s": new_tokens / cached_s,
+            "recompute_tokens_per_s": new_tokens / recompute_s, "speedup": recompute_s / cached_s,
+            "identical_tokens": recomputed == ours,
         }  # fmt: skip
-        if hf is not None:
-            hf_s, theirs = median_time(
-                lambda p=prompts: transformers_generate(hf, p, args.new_tokens), args.repeats
-            )
-            # transformers pinned to one thread too: llmkit's engine may decode a small model on one
-            # (engine.decode_threads), so this is the like-for-like figure beside the stock one
-            with torch_threads(1):
-                hf1_s, theirs1 = median_time(
-                    lambda p=prompts: transformers_generate(hf, p, args.new_tokens), args.repeats
-                )
+        for key in ("transformers", "transformers_1_thread", "llama_cpp"):
+            if key not in timed:
+                continue
+            theirs = timed[key]
+            over = "llmkit_over_" + key
             row |= {
-                "transformers_s": hf_s, "transformers_tokens_per_s": new_tokens / hf_s,
-                "llmkit_over_transformers": hf_s / cached_s, "transformers_identical_ids": theirs == ours,
-                "transformers_1_thread_s": hf1_s, "transformers_1_thread_tokens_per_s": new_tokens / hf1_s,
-                "llmkit_over_transformers_1_thread": hf1_s / cached_s,
-                "transformers_1_thread_identical_ids": theirs1 == ours,
-            }  # fmt: skip
-        if llm is not None and batch == 1:
-            cpp_s, theirs = median_time(
-                lambda p=prompts[0]: llama_cpp_generate(llm, p, args.new_tokens), args.repeats
-            )
-            row |= {
-                "llama_cpp_s": cpp_s, "llama_cpp_tokens_per_s": new_tokens / cpp_s,
-                "llmkit_over_llama_cpp": cpp_s / cached_s, "llama_cpp_identical_ids": theirs == ours,
+                f"{key}_s": theirs["median"], f"{key}_s_rounds": theirs["seconds"],
+                f"{key}_tokens_per_s": new_tokens / theirs["median"], over: theirs["median"] / cached_s,
+                over + "_range": ratio_range(theirs["seconds"], timed["llmkit"]["seconds"]),
+                f"{key}_identical_ids": theirs["ids"] == ours,
             }  # fmt: skip
         rows.append(row)
         console.print(
@@ -236,6 +252,12 @@ def main() -> None:
     def cell(row, key, fmt):
         return format(row[key], fmt) if key in row else "–"
 
+    def ratio(row, key):  # the median ratio and, in brackets, its range over the rounds
+        if key not in row:
+            return "–"
+        low, high = row[key + "_range"]
+        return f"{row[key]:.2f} ({low:.2f}–{high:.2f})"
+
     def same(row, key):
         return ("yes" if row[key] else "NO") if key in row else "–"
 
@@ -248,8 +270,8 @@ def main() -> None:
         table.add_row(
             str(r["batch"]), f"{r['kv_cache_tokens_per_s']:,.0f}", f"{r['recompute_tokens_per_s']:,.0f}",
             cell(r, "transformers_tokens_per_s", ",.0f"), cell(r, "transformers_1_thread_tokens_per_s", ",.0f"),
-            cell(r, "llama_cpp_tokens_per_s", ",.0f"), cell(r, "llmkit_over_transformers", ".2f"),
-            cell(r, "llmkit_over_transformers_1_thread", ".2f"), cell(r, "llmkit_over_llama_cpp", ".2f"),
+            cell(r, "llama_cpp_tokens_per_s", ",.0f"), ratio(r, "llmkit_over_transformers"),
+            ratio(r, "llmkit_over_transformers_1_thread"), ratio(r, "llmkit_over_llama_cpp"),
             "/".join(same(r, k) for k in ("identical_tokens", "transformers_identical_ids",
                                             "transformers_1_thread_identical_ids", "llama_cpp_identical_ids")),
         )  # fmt: skip

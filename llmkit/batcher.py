@@ -99,7 +99,7 @@ class DecodeBatch:
     def __len__(self) -> int:
         return len(self.requests)
 
-    @torch.no_grad()
+    @torch.inference_mode()  # as engine.generate_stream
     def add(self, request: Request) -> None:
         """Prefill the request's prompt alone, sample its first token, and join the batch."""
         cfg, prompt = self.model.config, request.prompt_ids
@@ -125,7 +125,7 @@ class DecodeBatch:
         self.next_tokens = torch.cat([self.next_tokens, torch.tensor([token])])
         self._deliver(len(self.requests) - 1, token)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def step(self) -> None:
         """One decode step for every row, then drop the rows that are done."""
         if self.requests:

@@ -263,24 +263,53 @@ class KVCache:
 
 
 class DecodeWeights:
-    """A layer's projections as generation computes them: each group of linear layers that read the
-    same input (q, k, v; gate, up) stacked into one matrix, and every matrix stored transposed,
-    (in, out) and contiguous. A decode step multiplies a few rows by each matrix: one matmul instead
-    of three saves two passes of per-op overhead, and on the CPU a contiguous (in, out) operand is
-    measured about 2× faster than `F.linear`'s (out, in) one at 1-8 rows (MKL packs the transposed
-    operand on every call). The model's own parameters, which training, saving and export use, are
-    unchanged; these are copies made by `decoding(model)` and dropped when it ends."""
+    """A block's projections as generation computes them: the linear layers that read the same input
+    stacked into one matrix (q, k, v; gate, up), and every matrix stored transposed, (in, out) and
+    contiguous. A decode step multiplies a few rows by each matrix: one matmul instead of three saves
+    two passes of per-op overhead, and on the CPU a contiguous (in, out) operand is measured about 2×
+    faster than `F.linear`'s (out, in) one at 1-8 rows (MKL packs the transposed operand on every
+    call). The model's own parameters, which training, saving and export use, are unchanged; these
+    are copies made by `decoding(model)` and dropped when it ends.
 
-    def __init__(self, groups: list[list[nn.Linear]]):
-        self.weights = [torch.cat([m.weight for m in group]).t().contiguous() for group in groups]
+    Given the model's config, it also holds the constants a block's decode step needs as tensors
+    (RMSNorm's eps and width, RoPE's sign): an op with a Python number wraps it into a tensor on every
+    call, three more kernels each time."""
+
+    def __init__(self, groups: list[list[nn.Linear]], cfg: ModelConfig | None = None):
+        # each part transposed as it is copied in: one copy, ~3× faster than cat-then-transpose
+        self.weights = [torch.cat([m.weight.t() for m in group], dim=1) for group in groups]
         self.biases = [
             torch.cat([m.bias for m in group]) if group[0].bias is not None else None for group in groups
         ]
+        if cfg is not None:
+            like = dict(dtype=self.weights[0].dtype, device=self.weights[0].device)
+            self.norm_eps = torch.tensor(cfg.norm_eps, **like)
+            self.width = torch.tensor(float(cfg.d_model), **like)
+            # rotate_half(x) · sin = roll(x, head_dim/2) · (sin with its first half negated): see rotate_()
+            half = torch.ones(cfg.head_dim // 2, **like)
+            self.rope_sign = torch.cat([-half, half])
 
     def project(self, x: torch.Tensor, group: int) -> torch.Tensor:
+        """x (..., in) times the group's matrix (+ bias), as one 2-D mm (`@` on a 3-D x costs a few
+        more kernels: reshapes, conjugate checks)."""
         bias = self.biases[group]
-        y = x @ self.weights[group]
+        y = torch.mm(x.reshape(-1, x.size(-1)), self.weights[group]).view(*x.shape[:-1], -1)
         return y if bias is None else y + bias
+
+
+def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: torch.Tensor, width: torch.Tensor) -> torch.Tensor:
+    """`F.rms_norm(x, (width,), weight, eps)` of an fp32 `x`, the same values in about half the kernels:
+    the mean written out as the sum and division it is, eps and width as tensors, and no dtype round
+    trips. A decode step runs two per layer, each a few microseconds of work behind its kernels'
+    overhead."""
+    return (x * x.pow(2).sum(-1, keepdim=True).div_(width).add_(eps).rsqrt_()).mul_(weight)
+
+
+def rotate_(x: torch.Tensor, cos: torch.Tensor, sin_signed: torch.Tensor) -> None:
+    """`apply_rope` in place on query/key heads `x`, the same values in four kernels: rotate_half's
+    halves swapped by one roll, its negation folded into `sin_signed` (sin · DecodeWeights.rope_sign)."""
+    rolled = x.roll(x.size(-1) // 2, dims=-1).mul_(sin_signed)
+    x.mul_(cos).add_(rolled)
 
 
 def weight_bytes(model: nn.Module) -> int:
@@ -295,32 +324,33 @@ DECODE_COPY_LIMIT_BYTES = 2**30
 
 @contextmanager
 def decoding(model: Transformer):
-    """Within the block, `model`'s attention and MLP layers and its LM head compute from
-    `DecodeWeights` copies (fused, transposed); outside it, from their parameters as usual. The
+    """Within the block, `model`'s transformer blocks and LM head compute from `DecodeWeights` copies
+    (fused, transposed) by `Block.decode_forward`; outside it, from their parameters as usual. The
     engine wraps each generation in it; the weights must not change inside (no training step), and
     the copies cost one more copy of the weights while it lasts, so a model above
     DECODE_COPY_LIMIT_BYTES, or on a GPU (the copies are measured on the CPU only), decodes from its
-    parameters. Layers that are not plain `nn.Linear` (LoRA adapters) or MoE layers keep their own
-    forward."""
+    parameters; so does one that is not fp32 or runs under autocast (the copies, and the in-place
+    kernels of `Block.decode_forward`, are measured and exact for fp32). A block whose projections are
+    not all plain `nn.Linear` (LoRA adapters) or that has experts (MoE) keeps its own forward."""
     on_cpu = next(model.parameters()).device.type == "cpu"
-    copy = on_cpu and weight_bytes(model) <= DECODE_COPY_LIMIT_BYTES
-    layers = [
-        module
+    fp32 = all(p.dtype == torch.float32 for p in model.parameters()) and not torch.is_autocast_enabled("cpu")
+    copy = on_cpu and fp32 and weight_bytes(model) <= DECODE_COPY_LIMIT_BYTES
+    blocks = [
+        block
         for block in (model.layers if copy else [])
-        for module in (block.self_attn, block.mlp)
-        if hasattr(module, "decode_projections")
-        and all(type(m) is nn.Linear for group in module.decode_projections() for m in group)
+        if isinstance(block.mlp, MLP)
+        and all(type(m) is nn.Linear for group in block.decode_projections() for m in group)
     ]
     with torch.no_grad():
-        for layer in layers:
-            layer.decode_weights = DecodeWeights(layer.decode_projections())
+        for block in blocks:
+            block.decode_weights = DecodeWeights(block.decode_projections(), model.config)
         head = model.lm_head
         model.decode_head = DecodeWeights([[head]]) if copy and type(head) is nn.Linear else None
     try:
         yield model
     finally:
-        for layer in layers:
-            layer.decode_weights = None
+        for block in blocks:
+            block.decode_weights = None
         model.decode_head = None
 
 
@@ -335,28 +365,23 @@ class Attention(nn.Module):
         self.v_proj = nn.Linear(cfg.d_model, cfg.n_kv_heads * cfg.head_dim, bias=cfg.qkv_bias)
         self.o_proj = nn.Linear(cfg.n_heads * cfg.head_dim, cfg.d_model, bias=False)
 
-        self.decode_weights: DecodeWeights | None = None  # set within `decoding(model)`
-
     def forward(self, x, cos, sin, attn_mask=None, kv_cache: KVCache | None = None):
         B, T, _ = x.shape
-        fused = self.decode_weights
-        if fused is not None:  # one matmul for q, k, v and one rotation for q and k together
-            qkv = fused.project(x, 0).view(B, T, -1, self.head_dim)  # (B, T, H + 2·H_kv, hd)
-            n_qk = self.n_heads + self.n_kv_heads
-            qk = apply_rope(qkv[:, :, :n_qk], cos.unsqueeze(-2), sin.unsqueeze(-2))  # cos/sin: add heads axis
-            qk = qk.transpose(1, 2)
-            q, k = qk.split([self.n_heads, self.n_kv_heads], dim=1)  # (B, H, T, hd), (B, H_kv, T, hd)
-            v = qkv[:, :, n_qk:].transpose(1, 2)
-        else:
-            q = self.q_proj(x).view(B, T, self.n_heads, self.head_dim).transpose(1, 2)  # (B, H, T, hd)
-            k = self.k_proj(x).view(B, T, self.n_kv_heads, self.head_dim).transpose(1, 2)
-            v = self.v_proj(x).view(B, T, self.n_kv_heads, self.head_dim).transpose(1, 2)
-            if cos.dim() == 3:  # per-row positions (B, T, hd) of a left-padded batch: add the heads axis
-                cos, sin = cos[:, None], sin[:, None]
-            q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        q = self.q_proj(x).view(B, T, self.n_heads, self.head_dim).transpose(1, 2)  # (B, H, T, hd)
+        k = self.k_proj(x).view(B, T, self.n_kv_heads, self.head_dim).transpose(1, 2)
+        v = self.v_proj(x).view(B, T, self.n_kv_heads, self.head_dim).transpose(1, 2)
+        if cos.dim() == 3:  # per-row positions (B, T, hd) of a left-padded batch: add the heads axis
+            cos, sin = cos[:, None], sin[:, None]
+        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        return self.o_proj(self.attend(q, k, v, attn_mask, kv_cache).reshape(B, T, -1))
+
+    def attend(self, q, k, v, attn_mask=None, kv_cache: KVCache | None = None) -> torch.Tensor:
+        """Attention of rotated queries (B, H, T, hd) over keys and values (B, H_kv, T, hd), appended
+        to the KV cache first if there is one; the heads' outputs (B, T, H, hd)."""
         if kv_cache is not None:
-            k, v = kv_cache.update(self.layer, k.to(kv_cache.keys[0].dtype), v.to(kv_cache.keys[0].dtype))
-            k, v = k.to(q.dtype), v.to(q.dtype)
+            k, v = kv_cache.update(self.layer, k, v)
+            if k.dtype != q.dtype:
+                k, v = k.to(q.dtype), v.to(q.dtype)
         y = F.scaled_dot_product_attention(
             q,
             k,
@@ -366,13 +391,7 @@ class Attention(nn.Module):
             dropout_p=self.dropout if self.training else 0.0,
             enable_gqa=self.n_kv_heads != self.n_heads,
         )
-        y = y.transpose(1, 2).reshape(B, T, -1)
-        return fused.project(y, 1) if fused is not None else self.o_proj(y)
-
-    def decode_projections(self) -> list[list[nn.Linear]]:
-        """The projections as `DecodeWeights` groups them: [q, k, v] (one matmul), [o]."""
-        return [[self.q_proj, self.k_proj, self.v_proj], [self.o_proj]]
-
+        return y.transpose(1, 2)
 
 class MLP(nn.Module):
     """SwiGLU (Shazeer 2020): down(silu(gate(x)) · up(x))."""
@@ -382,18 +401,9 @@ class MLP(nn.Module):
         self.gate_proj = nn.Linear(cfg.d_model, cfg.ffn_hidden, bias=False)
         self.up_proj = nn.Linear(cfg.d_model, cfg.ffn_hidden, bias=False)
         self.down_proj = nn.Linear(cfg.ffn_hidden, cfg.d_model, bias=False)
-        self.decode_weights: DecodeWeights | None = None  # set within `decoding(model)`
 
     def forward(self, x):
-        fused = self.decode_weights
-        if fused is None:
-            return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
-        gate, up = fused.project(x, 0).chunk(2, dim=-1)
-        return fused.project(F.silu(gate) * up, 1)
-
-    def decode_projections(self) -> list[list[nn.Linear]]:
-        """The projections as `DecodeWeights` groups them: [gate, up] (one matmul), [down]."""
-        return [[self.gate_proj, self.up_proj], [self.down_proj]]
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
 
 
 def route(router_logits: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -470,10 +480,37 @@ class Block(nn.Module):
         self.post_attention_layernorm = RMSNorm(cfg.d_model, cfg.norm_eps)
         self.mlp = MoE(cfg) if cfg.n_experts else MLP(cfg)
         self.dropout = nn.Dropout(cfg.dropout)
+        self.decode_weights: DecodeWeights | None = None  # set within `decoding(model)`
 
     def forward(self, x, cos, sin, attn_mask=None, kv_cache=None):
+        if self.decode_weights is not None:
+            return self.decode_forward(x, cos, sin, attn_mask, kv_cache)
         x = x + self.dropout(self.self_attn(self.input_layernorm(x), cos, sin, attn_mask, kv_cache))
         return x + self.dropout(self.mlp(self.post_attention_layernorm(x)))
+
+    def decode_forward(self, x, cos, sin, attn_mask=None, kv_cache=None):
+        """`forward`'s values (up to float rounding) from the `DecodeWeights` copies, in as few kernels
+        as it takes: on the CPU a decode step of a small model is bound by per-kernel overhead as
+        much as by the matmuls. One matmul for q, k and v, one in-place rotation of q and k together,
+        one matmul for gate and up; no dropout (generation runs in eval mode)."""
+        fused, attn = self.decode_weights, self.self_attn
+        B, T, _ = x.shape
+        n_qk = attn.n_heads + attn.n_kv_heads
+        h = rms_norm(x, self.input_layernorm.weight, fused.norm_eps, fused.width)
+        qkv = fused.project(h, 0).view(B, T, -1, attn.head_dim)  # (B, T, H + 2·H_kv, hd)
+        cos, sin = cos.unsqueeze(-2), sin.unsqueeze(-2)  # add the heads axis: (T | B T, 1, hd)
+        rotate_(qkv[:, :, :n_qk], cos, sin * fused.rope_sign)
+        q, k, v = qkv.transpose(1, 2).split([attn.n_heads, attn.n_kv_heads, attn.n_kv_heads], dim=1)
+        x = x + fused.project(attn.attend(q, k, v, attn_mask, kv_cache).reshape(B, T, -1), 1)
+        h = rms_norm(x, self.post_attention_layernorm.weight, fused.norm_eps, fused.width)
+        gate, up = fused.project(h, 2).chunk(2, dim=-1)
+        return x + fused.project(F.silu(gate) * up, 3)
+
+    def decode_projections(self) -> list[list[nn.Linear]]:
+        """The projections as `DecodeWeights` groups them: [q, k, v] (one matmul), [o], [gate, up]
+        (one matmul), [down]."""
+        attn, mlp = self.self_attn, self.mlp
+        return [[attn.q_proj, attn.k_proj, attn.v_proj], [attn.o_proj], [mlp.gate_proj, mlp.up_proj], [mlp.down_proj]]
 
 
 class Transformer(nn.Module):
@@ -565,8 +602,10 @@ class Transformer(nn.Module):
         table = self._rope_table
         if table is None or table[0].device != positions.device or table[0].size(0) < bound:
             size = max(bound, 2 * table[0].size(0) if table is not None else 256)
-            all_positions = torch.arange(size, device=positions.device)
-            self._rope_table = table = rope_cos_sin(cfg.head_dim, all_positions, cfg.rope_theta, cfg.rope_scaling)
+            # a normal tensor even when built during generation (inference mode): the table outlives it
+            with torch.inference_mode(False):
+                all_positions = torch.arange(size, device=positions.device)
+                self._rope_table = table = rope_cos_sin(cfg.head_dim, all_positions, cfg.rope_theta, cfg.rope_scaling)
         return table[0][positions], table[1][positions]
 
     def _record_router_losses(self) -> None:

@@ -6,11 +6,13 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from llmkit import model as model_module
 from llmkit.errors import UserError
 from llmkit.model import (
     PRESETS,
+    DecodeWeights,
     KVCache,
     ModelConfig,
     Transformer,
@@ -19,7 +21,9 @@ from llmkit.model import (
     flops_per_token,
     model_config,
     num_params,
+    rms_norm,
     rope_cos_sin,
+    rotate_,
 )
 
 
@@ -140,14 +144,12 @@ def test_decoding_weights_compute_what_the_parameters_compute():
     plain = model(idx, positions=positions, attn_mask=mask)
     steps_plain = _prefill_then_steps(model, idx)
     with decoding(model):
-        assert all(layer.self_attn.decode_weights and layer.mlp.decode_weights for layer in model.layers)
+        assert all(layer.decode_weights for layer in model.layers)
         fused = model(idx, positions=positions, attn_mask=mask)
         steps_fused = _prefill_then_steps(model, idx)
     assert torch.allclose(fused, plain, atol=1e-5)
     assert torch.allclose(steps_fused, steps_plain, atol=1e-5)
-    assert all(
-        layer.self_attn.decode_weights is None and layer.mlp.decode_weights is None for layer in model.layers
-    )
+    assert all(layer.decode_weights is None for layer in model.layers)
     assert model.decode_head is None
     after = model.state_dict()
     assert after.keys() == before.keys() and all(torch.equal(after[k], before[k]) for k in before)
@@ -177,11 +179,11 @@ def test_decoding_leaves_wrapped_projections_to_their_own_forward_and_cleans_up_
     plain = model(idx)
     with pytest.raises(RuntimeError, match="inside"):
         with decoding(model):
-            assert model.layers[0].self_attn.decode_weights is None  # wrapped: its own forward
-            assert model.layers[1].self_attn.decode_weights is not None
+            assert model.layers[0].decode_weights is None  # wrapped: the block keeps its own forward
+            assert model.layers[1].decode_weights is not None
             assert torch.allclose(model(idx), plain, atol=1e-5)
             raise RuntimeError("an error inside the block")
-    assert all(layer.self_attn.decode_weights is None for layer in model.layers)
+    assert all(layer.decode_weights is None for layer in model.layers)
 
 
 def test_a_model_past_the_copy_limit_decodes_from_its_parameters(monkeypatch):
@@ -190,10 +192,36 @@ def test_a_model_past_the_copy_limit_decodes_from_its_parameters(monkeypatch):
     model = Transformer(tiny()).eval()
     with decoding(model):
         assert model.decode_head is None
-        assert all(
-            layer.self_attn.decode_weights is None and layer.mlp.decode_weights is None
-            for layer in model.layers
-        )
+        assert all(layer.decode_weights is None for layer in model.layers)
+
+
+def test_a_model_not_in_fp32_or_under_autocast_decodes_from_its_parameters():
+    """The copies and the in-place decode kernels are exact for fp32 only (an in-place rotation of
+    bf16 heads would round twice where the plain path rounds once)."""
+    model = Transformer(tiny()).eval()
+    with torch.autocast("cpu", dtype=torch.bfloat16), decoding(model):
+        assert all(layer.decode_weights is None for layer in model.layers) and model.decode_head is None
+    model = model.to(torch.bfloat16)
+    with decoding(model):
+        assert all(layer.decode_weights is None for layer in model.layers) and model.decode_head is None
+
+
+def test_decode_kernels_give_exactly_the_values_of_the_plain_ops():
+    """The decode path's RMSNorm and in-place RoPE are the plain ops rearranged into fewer kernels;
+    each must give bit-identical values, so only the fused matmuls can move a result, by rounding."""
+    torch.manual_seed(0)
+    for shape in [(1, 1, 384), (8, 3, 128), (2, 5, 64)]:
+        x, weight = torch.randn(shape), torch.randn(shape[-1])
+        eps, width = torch.tensor(1e-5), torch.tensor(float(shape[-1]))
+        assert torch.equal(rms_norm(x, weight, eps, width), F.rms_norm(x, (shape[-1],), weight, 1e-5))
+    head_dim, heads = 64, 6
+    for positions in [torch.arange(3, 5), torch.tensor([[0, 1], [7, 8]])]:  # shared, or per row
+        cos, sin = rope_cos_sin(head_dim, positions, 10000.0)
+        x = torch.randn(2, 2, heads, head_dim)
+        expected = apply_rope(x, cos.unsqueeze(-2), sin.unsqueeze(-2))
+        sign = DecodeWeights([[torch.nn.Linear(4, 4)]], tiny(d_model=head_dim * 4)).rope_sign
+        rotate_(x, cos.unsqueeze(-2), sin.unsqueeze(-2) * sign)
+        assert torch.equal(x, expected)
 
 
 def test_loss_ignores_minus_100_targets_and_starts_near_log_vocab():
