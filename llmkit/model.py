@@ -393,6 +393,7 @@ class Attention(nn.Module):
         )
         return y.transpose(1, 2)
 
+
 class MLP(nn.Module):
     """SwiGLU (Shazeer 2020): down(silu(gate(x)) · up(x))."""
 
@@ -510,7 +511,12 @@ class Block(nn.Module):
         """The projections as `DecodeWeights` groups them: [q, k, v] (one matmul), [o], [gate, up]
         (one matmul), [down]."""
         attn, mlp = self.self_attn, self.mlp
-        return [[attn.q_proj, attn.k_proj, attn.v_proj], [attn.o_proj], [mlp.gate_proj, mlp.up_proj], [mlp.down_proj]]
+        return [
+            [attn.q_proj, attn.k_proj, attn.v_proj],
+            [attn.o_proj],
+            [mlp.gate_proj, mlp.up_proj],
+            [mlp.down_proj],
+        ]
 
 
 class Transformer(nn.Module):
@@ -605,7 +611,9 @@ class Transformer(nn.Module):
             # a normal tensor even when built during generation (inference mode): the table outlives it
             with torch.inference_mode(False):
                 all_positions = torch.arange(size, device=positions.device)
-                self._rope_table = table = rope_cos_sin(cfg.head_dim, all_positions, cfg.rope_theta, cfg.rope_scaling)
+                self._rope_table = table = rope_cos_sin(
+                    cfg.head_dim, all_positions, cfg.rope_theta, cfg.rope_scaling
+                )
         return table[0][positions], table[1][positions]
 
     def _record_router_losses(self) -> None:
