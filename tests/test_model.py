@@ -19,6 +19,7 @@ from llmkit.model import (
     apply_rope,
     decoding,
     flops_per_token,
+    mkl_packed,
     model_config,
     num_params,
     rms_norm,
@@ -193,6 +194,47 @@ def test_a_model_past_the_copy_limit_decodes_from_its_parameters(monkeypatch):
     with decoding(model):
         assert model.decode_head is None
         assert all(layer.decode_weights is None for layer in model.layers)
+
+
+def test_a_packed_matrix_gives_exactly_the_plain_products_or_is_not_used():
+    """`mkl_packed` returns a packed matrix only where its products are torch.mm's bit for bit, for
+    any rows, not just its probe; at some widths (here, probably the input of 1,024) it returns None."""
+    torch.manual_seed(0)
+    shapes = [(64, 192, 2), (384, 1152, 8), (384, 2048, 8), (1024, 384, 8), (96, 512, 33)]
+    for fan_in, fan_out, rows in shapes:  # (in, out, rows)
+        weight = torch.randn(fan_in, fan_out)
+        packed = mkl_packed(weight, rows)
+        if torch.backends.mkl.is_available() and (fan_in, fan_out) == (384, 1152):
+            assert packed is not None  # the q/k/v shape of the `small` preset: the case packing is for
+        if packed is not None:
+            for _ in range(3):
+                x = torch.randn(rows, fan_in) * 10
+                product = torch.ops.mkl._mkl_linear(x, packed, weight.t(), None, rows)
+                assert torch.equal(product, torch.mm(x, weight))
+
+
+def test_decoding_packed_for_the_batch_gives_the_same_logits_and_ids(monkeypatch):
+    """`decoding(model, rows=B)` packs the copies for B-row decode steps: prefill (more rows) and the
+    steps give exactly the unpacked logits, and generation the same ids. No packing for one row,
+    without `rows`, or for a model above half the copy limit (the packed copies are one more copy)."""
+    torch.manual_seed(0)
+    model = Transformer(tiny(n_heads=4, n_kv_heads=2, qkv_bias=True)).eval()
+    idx = torch.randint(0, 300, (3, 12))
+    with decoding(model):
+        plain = _prefill_then_steps(model, idx)
+    with decoding(model, rows=3):
+        fused = model.layers[0].decode_weights
+        assert fused.packed_rows == 3 and model.decode_head.packed_rows == 3
+        if torch.backends.mkl.is_available():
+            assert any(m is not None for m in fused.packed)  # some of the tiny model's matrices pack
+        packed = _prefill_then_steps(model, idx)
+    assert torch.equal(packed, plain)
+    unpacked = [(None, None), (1, None), (3, 2 * model_module.weight_bytes(model) - 1)]  # (rows, copy limit)
+    for rows, limit in unpacked:
+        if limit is not None:
+            monkeypatch.setattr(model_module, "DECODE_COPY_LIMIT_BYTES", limit)
+        with decoding(model, rows=rows):
+            assert model.layers[0].decode_weights.packed_rows == 0 and model.decode_head.packed_rows == 0
 
 
 def test_a_model_not_in_fp32_or_under_autocast_decodes_from_its_parameters():
