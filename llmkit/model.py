@@ -314,10 +314,11 @@ class DecodeWeights:
 
 def mkl_packed(weight: torch.Tensor, rows: int) -> torch.Tensor | None:
     """MKL's packed form (cblas_sgemm_pack, as torch.compile's frozen CPU graphs use it) of an (in, out)
-    fp32 matrix for products of `rows` rows, or None where torch has no MKL (e.g. ARM) or the packed product differs from `torch.mm`'s in any bit (it does at some
-    widths, e.g. an input of 1,024: the two kernels split the sum differently). A BLAS kernel sums
-    in an order fixed by the shapes alone, so one probe with random rows tells; it draws from its own
-    generator, leaving the caller's random stream alone.
+    fp32 matrix for products of `rows` rows, or None where torch has no MKL (e.g. ARM) or the packed
+    product differs from `torch.mm`'s in any bit (it does at some widths, e.g. an input of 1,024: the
+    two kernels split the sum differently). A BLAS kernel sums in an order fixed by the shapes alone,
+    so one probe with random rows tells; it draws from its own generator, leaving the caller's random
+    stream alone.
 
     Measured on the 2-core Intel Xeon @ 2.80GHz (fp32, one thread, matrices streamed from memory as
     in a decode step), plain → packed µs at 8 rows: 384 → 1,152 (q/k/v) 346 → 238, 384 → 2,048

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from llmkit import engine
+from llmkit import model as model_module
 from llmkit.engine import SamplingConfig, generate, generate_stream, sample_next, top_k_filter, top_p_filter
 from llmkit.errors import UserError
 from llmkit.model import Transformer, model_config
@@ -68,6 +69,16 @@ def test_greedy_with_kv_cache_equals_recomputing_everything(model):
     assert [len(x) for x in with_cache] == [25, 25, 25]
     # left padding changes nothing: each prompt alone generates the same tokens
     assert [generate(model, [p], sampling)[0] for p in prompts] == with_cache
+
+
+def test_packed_decode_steps_give_the_same_ids(model, monkeypatch):
+    """A batch's decode steps multiply by matrices packed for its rows (model.PACKED_ROWS): greedy
+    and seeded sampling give the same ids as with packing off."""
+    prompts = [[0, 5, 6, 7], [0, 1], [0, 9, 9], [0, 2, 4, 8, 16]]
+    runs = [SamplingConfig(max_new_tokens=20, temperature=0), SamplingConfig(max_new_tokens=20, seed=3)]
+    packed = [generate(model, prompts, sampling) for sampling in runs]
+    monkeypatch.setattr(model_module, "PACKED_ROWS", range(0))
+    assert [generate(model, prompts, sampling) for sampling in runs] == packed
 
 
 def test_seeded_sampling_with_cache_equals_recompute_and_is_reproducible(model):

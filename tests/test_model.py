@@ -198,7 +198,7 @@ def test_a_model_past_the_copy_limit_decodes_from_its_parameters(monkeypatch):
 
 def test_a_packed_matrix_gives_exactly_the_plain_products_or_is_not_used():
     """`mkl_packed` returns a packed matrix only where its products are torch.mm's bit for bit, for
-    any rows, not just its probe; at some widths (here, probably the input of 1,024) it returns None."""
+    other inputs than its probe too; at some widths (here, probably the input of 1,024) it returns None."""
     torch.manual_seed(0)
     shapes = [(64, 192, 2), (384, 1152, 8), (384, 2048, 8), (1024, 384, 8), (96, 512, 33)]
     for fan_in, fan_out, rows in shapes:  # (in, out, rows)
@@ -215,8 +215,8 @@ def test_a_packed_matrix_gives_exactly_the_plain_products_or_is_not_used():
 
 def test_decoding_packed_for_the_batch_gives_the_same_logits_and_ids(monkeypatch):
     """`decoding(model, rows=B)` packs the copies for B-row decode steps: prefill (more rows) and the
-    steps give exactly the unpacked logits, and generation the same ids. No packing for one row,
-    without `rows`, or for a model above half the copy limit (the packed copies are one more copy)."""
+    steps give exactly the unpacked logits. No packing for one row, without `rows`, or for a model
+    above half the copy limit (the packed copies are one more copy)."""
     torch.manual_seed(0)
     model = Transformer(tiny(n_heads=4, n_kv_heads=2, qkv_bias=True)).eval()
     idx = torch.randint(0, 300, (3, 12))
