@@ -154,7 +154,7 @@ def generate_stream(
     done = [False] * (B * shared)  # checked on the host: the ids are read there anyway, for the yield
     cache = KVCache(cfg, B, total, device=device) if use_kv_cache else None
     model.eval()
-    with decoding(model, rows=B * shared), torch_threads(decode_threads(model, B * shared)):
+    with decoding(model, B * shared, steps), torch_threads(decode_threads(model, B * shared)):
         start = 0  # the first position the next forward pass computes
         for step in range(steps):
             end = width + step

@@ -357,15 +357,19 @@ def weight_bytes(model: nn.Module) -> int:
 # Above this a model's decode copies would cost more memory than they save time (a 1 GiB model is
 # ~270M fp32 parameters, where a decode step is bound by reading the weights, not by per-op overhead).
 DECODE_COPY_LIMIT_BYTES = 2**30
-# The decode batch sizes that generate faster from packed matrices (see `mkl_packed`). Measured on the
-# 2-core Intel Xeon @ 2.80GHz (fp32, greedy, same ids), packed over plain tokens/s: small preset
-# 1.02× at batch 2, 1.05× at 4, 1.09-1.11× at 8, 1.16× at 12, 1.09× at 16, but 0.87-1.01× at 32;
-# base preset (two threads) 1.14× at 8. At batch 1 nothing is packed (see mkl_packed).
+# The generations that run faster from packed matrices (see `mkl_packed`): their decode batch sizes,
+# and the fewest decode steps that repay the packing (~60 ms for the small preset's 43 MB, once per
+# generation). Measured on the 2-core Intel Xeon @ 2.80GHz (fp32, greedy, same ids), packed over
+# plain tokens/s of whole generations, small preset: 256 new tokens 1.02× at batch 2, 1.05× at 4,
+# 1.09-1.11× at 8, 1.16× at 12, 1.09× at 16, but 0.87-1.01× at 32; 128 tokens 1.03-1.07× at batch
+# 2-16; 64 tokens 0.95-1.08×; 32 tokens 0.79-0.97×. Base preset (two threads), 64 tokens at batch 8:
+# 1.14×. At batch 1 nothing is packed (see mkl_packed).
 PACKED_ROWS = range(2, 17)
+PACKED_MIN_STEPS = 128
 
 
 @contextmanager
-def decoding(model: Transformer, rows: int | None = None):
+def decoding(model: Transformer, rows: int | None = None, steps: int = 0):
     """Within the block, `model`'s transformer blocks and LM head compute from `DecodeWeights` copies
     (fused, transposed) by `Block.decode_forward`; outside it, from their parameters as usual. The
     engine wraps each generation in it; the weights must not change inside (no training step), and
@@ -375,9 +379,11 @@ def decoding(model: Transformer, rows: int | None = None):
     kernels of `Block.decode_forward`, are measured and exact for fp32). A block whose projections are
     not all plain `nn.Linear` (LoRA adapters) or that has experts (MoE) keeps its own forward.
 
-    `rows`, the rows of every decode step when it is fixed (a generation's batch), also packs the
-    copies for them (`DecodeWeights.pack`) if it is in PACKED_ROWS: one more copy of the weights, so
-    only for a model within half the limit."""
+    `rows` and `steps`, the rows of every decode step and how many steps there will be at most, when
+    they are known (a generation), also pack the copies for those rows (`DecodeWeights.pack`) if rows
+    are in PACKED_ROWS and steps at least PACKED_MIN_STEPS. The packed copies take about as much
+    memory again as the weights (measured: +50 MB for the small preset's 43 MB, +457 MB for base's
+    352 MB), so only a model within a third of the limit is packed."""
     on_cpu = next(model.parameters()).device.type == "cpu"
     fp32 = all(p.dtype == torch.float32 for p in model.parameters()) and not torch.is_autocast_enabled("cpu")
     copy = on_cpu and fp32 and weight_bytes(model) <= DECODE_COPY_LIMIT_BYTES
@@ -387,7 +393,8 @@ def decoding(model: Transformer, rows: int | None = None):
         if isinstance(block.mlp, MLP)
         and all(type(m) is nn.Linear for group in block.decode_projections() for m in group)
     ]
-    pack = copy and rows in PACKED_ROWS and 2 * weight_bytes(model) <= DECODE_COPY_LIMIT_BYTES
+    pack = copy and rows in PACKED_ROWS and steps >= PACKED_MIN_STEPS
+    pack = pack and 3 * weight_bytes(model) <= DECODE_COPY_LIMIT_BYTES
     with torch.no_grad():
         for block in blocks:
             block.decode_weights = DecodeWeights(block.decode_projections(), model.config)

@@ -72,10 +72,12 @@ def test_greedy_with_kv_cache_equals_recomputing_everything(model):
 
 
 def test_packed_decode_steps_give_the_same_ids(model, monkeypatch):
-    """A batch's decode steps multiply by matrices packed for its rows (model.PACKED_ROWS): greedy
-    and seeded sampling give the same ids as with packing off."""
+    """A long enough generation's decode steps multiply by matrices packed for its rows
+    (model.PACKED_ROWS; this model's context is too short for PACKED_MIN_STEPS, so it is lowered):
+    greedy and seeded sampling give the same ids as with packing off."""
     prompts = [[0, 5, 6, 7], [0, 1], [0, 9, 9], [0, 2, 4, 8, 16]]
     runs = [SamplingConfig(max_new_tokens=20, temperature=0), SamplingConfig(max_new_tokens=20, seed=3)]
+    monkeypatch.setattr(model_module, "PACKED_MIN_STEPS", 20)
     packed = [generate(model, prompts, sampling) for sampling in runs]
     monkeypatch.setattr(model_module, "PACKED_ROWS", range(0))
     assert [generate(model, prompts, sampling) for sampling in runs] == packed

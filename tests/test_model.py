@@ -213,27 +213,30 @@ def test_a_packed_matrix_gives_exactly_the_plain_products_or_is_not_used():
                 assert torch.equal(product, torch.mm(x, weight))
 
 
-def test_decoding_packed_for_the_batch_gives_the_same_logits_and_ids(monkeypatch):
-    """`decoding(model, rows=B)` packs the copies for B-row decode steps: prefill (more rows) and the
-    steps give exactly the unpacked logits. No packing for one row, without `rows`, or for a model
-    above half the copy limit (the packed copies are one more copy)."""
+def test_decoding_packed_for_the_batch_gives_the_same_logits(monkeypatch):
+    """`decoding(model, rows=B, steps=N)` packs the copies for B-row decode steps: prefill (more rows)
+    and the steps give exactly the unpacked logits. No packing for one row, without `rows`, for a
+    generation too short to repay it, or for a model above a third of the copy limit (the packed
+    copies take about as much memory again as the weights)."""
     torch.manual_seed(0)
     model = Transformer(tiny(n_heads=4, n_kv_heads=2, qkv_bias=True)).eval()
     idx = torch.randint(0, 300, (3, 12))
+    long = model_module.PACKED_MIN_STEPS
     with decoding(model):
         plain = _prefill_then_steps(model, idx)
-    with decoding(model, rows=3):
+    with decoding(model, rows=3, steps=long):
         fused = model.layers[0].decode_weights
         assert fused.packed_rows == 3 and model.decode_head.packed_rows == 3
         if torch.backends.mkl.is_available():
             assert any(m is not None for m in fused.packed)  # some of the tiny model's matrices pack
         packed = _prefill_then_steps(model, idx)
     assert torch.equal(packed, plain)
-    unpacked = [(None, None), (1, None), (3, 2 * model_module.weight_bytes(model) - 1)]  # (rows, copy limit)
-    for rows, limit in unpacked:
+    third = 3 * model_module.weight_bytes(model)
+    unpacked = [(None, long, None), (1, long, None), (3, long - 1, None), (3, long, third - 1)]
+    for rows, steps, limit in unpacked:
         if limit is not None:
             monkeypatch.setattr(model_module, "DECODE_COPY_LIMIT_BYTES", limit)
-        with decoding(model, rows=rows):
+        with decoding(model, rows=rows, steps=steps):
             assert model.layers[0].decode_weights.packed_rows == 0 and model.decode_head.packed_rows == 0
 
 
