@@ -23,7 +23,8 @@ of one run of every engine in turn — so a neighbour's load on a shared machine
 alike; timings are the median of the rounds, and each ratio also comes with its range over the
 rounds (a round's other engine over its llmkit). Recomputation is timed once (it is slow: about 1.5
 of the run's 4.5 minutes on 2 cores, without llama.cpp). An engine whose package is not installed
-(transformers: the dev extra; llama-cpp-python: the bench extra) is skipped with a note. Results: benchmarks/results/generate.json.
+(transformers: the dev extra; llama-cpp-python: the bench extra) is skipped with a note. Results:
+benchmarks/results/generate.json.
 
 OMP_WAIT_POLICY is PASSIVE unless set, as the llmkit CLI runs; torch and llama.cpp (built with
 OpenMP) both follow it. Sleeping threads wake slowly, which costs a small model at batch 1 about

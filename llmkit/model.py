@@ -273,9 +273,14 @@ class DecodeWeights:
 
     Given the model's config, it also holds the constants a block's decode step needs as tensors
     (RMSNorm's eps and width, RoPE's sign): an op with a Python number wraps it into a tensor on every
-    call, three more kernels each time."""
+    call, three more kernels each time.
 
-    def __init__(self, groups: list[list[nn.Linear]], cfg: ModelConfig | None = None):
+    Given `rows`, it also keeps MKL's packed form of each matrix for products of exactly that many rows
+    (the decode steps of a batch), where it gives the plain matmul's values bit for bit. A plain
+    matmul of a few rows repacks the whole matrix on every call; the packed form skips that, measured
+    up to 1.5× faster for q/k/v and gate/up (see `mkl_packed`)."""
+
+    def __init__(self, groups: list[list[nn.Linear]], cfg: ModelConfig | None = None, rows: int = 0):
         # each part transposed as it is copied in: one copy, ~3× faster than cat-then-transpose
         self.weights = [torch.cat([m.weight.t() for m in group], dim=1) for group in groups]
         self.biases = [
@@ -288,26 +293,18 @@ class DecodeWeights:
             # rotate_half(x) · sin = roll(x, head_dim/2) · (sin with its first half negated): see rotate_()
             half = torch.ones(cfg.head_dim // 2, **like)
             self.rope_sign = torch.cat([-half, half])
-        self.packed_rows = 0  # see pack()
-        self.packed: list[torch.Tensor | None] = []
-
-    def pack(self, rows: int) -> None:
-        """Also keep MKL's packed form of each matrix for products of exactly `rows` rows (the decode
-        steps of a batch), where it gives the plain matmul's values bit for bit. A plain matmul of a
-        few rows repacks the whole matrix on every call; the packed form skips that, measured up to
-        1.5× faster for q/k/v and gate/up (see `mkl_packed`)."""
         self.packed_rows = rows
-        self.packed = [mkl_packed(weight, rows) for weight in self.weights]
+        self.packed = [mkl_packed(weight, rows) if rows else None for weight in self.weights]
 
     def project(self, x: torch.Tensor, group: int) -> torch.Tensor:
         """x (..., in) times the group's matrix (+ bias), as one 2-D mm (`@` on a 3-D x costs a few
         more kernels: reshapes, conjugate checks), or from its packed form for `packed_rows` rows."""
-        bias, flat = self.biases[group], x.reshape(-1, x.size(-1))
-        if flat.size(0) == self.packed_rows and self.packed[group] is not None:
-            weight = self.weights[group]
-            y = torch.ops.mkl._mkl_linear(flat, self.packed[group], weight.t(), None, self.packed_rows)
+        weight, packed, bias = self.weights[group], self.packed[group], self.biases[group]
+        flat = x.reshape(-1, x.size(-1))
+        if packed is not None and flat.size(0) == self.packed_rows:
+            y = torch.ops.mkl._mkl_linear(flat, packed, weight.t(), None, self.packed_rows)
         else:
-            y = torch.mm(flat, self.weights[group])
+            y = torch.mm(flat, weight)
         y = y.view(*x.shape[:-1], -1)
         return y if bias is None else y + bias
 
@@ -380,7 +377,7 @@ def decoding(model: Transformer, rows: int | None = None, steps: int = 0):
     not all plain `nn.Linear` (LoRA adapters) or that has experts (MoE) keeps its own forward.
 
     `rows` and `steps`, the rows of every decode step and how many steps there will be at most, when
-    they are known (a generation), also pack the copies for those rows (`DecodeWeights.pack`) if rows
+    they are known (a generation), also pack the copies for those rows (see `DecodeWeights`) if rows
     are in PACKED_ROWS and steps at least PACKED_MIN_STEPS. The packed copies take about as much
     memory again as the weights (measured: +50 MB for the small preset's 43 MB, +457 MB for base's
     352 MB), so only a model within a third of the limit is packed."""
@@ -393,16 +390,19 @@ def decoding(model: Transformer, rows: int | None = None, steps: int = 0):
         if isinstance(block.mlp, MLP)
         and all(type(m) is nn.Linear for group in block.decode_projections() for m in group)
     ]
-    pack = copy and rows in PACKED_ROWS and steps >= PACKED_MIN_STEPS
-    pack = pack and 3 * weight_bytes(model) <= DECODE_COPY_LIMIT_BYTES
+    pack = (
+        copy
+        and rows in PACKED_ROWS
+        and steps >= PACKED_MIN_STEPS
+        and 3 * weight_bytes(model) <= DECODE_COPY_LIMIT_BYTES
+    )
+    packed_rows = rows if pack else 0
     with torch.no_grad():
         for block in blocks:
-            block.decode_weights = DecodeWeights(block.decode_projections(), model.config)
+            block.decode_weights = DecodeWeights(block.decode_projections(), model.config, packed_rows)
         head = model.lm_head
-        model.decode_head = DecodeWeights([[head]]) if copy and type(head) is nn.Linear else None
-        for fused in [block.decode_weights for block in blocks] + [model.decode_head]:
-            if pack and fused is not None:
-                fused.pack(rows)
+        use_head = copy and type(head) is nn.Linear
+        model.decode_head = DecodeWeights([[head]], rows=packed_rows) if use_head else None
     try:
         yield model
     finally:
