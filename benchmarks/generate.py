@@ -1,6 +1,7 @@
 """Generation benchmark: greedy tokens/s of llmkit, Hugging Face transformers and llama.cpp on one model.
 
     .venv/bin/python benchmarks/generate.py [--preset small] [--new-tokens 256] [--batches 1,8]
+    python benchmarks/generate.py --device cuda        # on a GPU (benchmarks/gpu.sh runs it)
 
 Builds a randomly initialised model of the preset (speed does not depend on the weights) with a
 tokenizer trained on README.md, saves it as a checkpoint artifact and exports it with llmkit's own
@@ -25,6 +26,10 @@ rounds (a round's other engine over its llmkit). Recomputation is timed once (it
 of the run's 4.5 minutes on 2 cores, without llama.cpp). An engine whose package is not installed
 (transformers: the dev extra; llama-cpp-python: the bench extra) is skipped with a note. Results:
 benchmarks/results/generate.json.
+
+With `--device cuda` llmkit and transformers run the same fp32 weights on the GPU (TF32 off, torch's
+default), and llama.cpp, the one-thread figure and the GGUF export are left out (they are CPU
+measures).
 
 OMP_WAIT_POLICY is PASSIVE unless set, as the llmkit CLI runs; torch and llama.cpp (built with
 OpenMP) both follow it. Sleeping threads wake slowly, which costs a small model at batch 1 about
@@ -53,7 +58,7 @@ from rich.console import Console
 from rich.table import Table
 
 from llmkit.checkpoint_files import save_checkpoint
-from llmkit.device import cpu_model
+from llmkit.device import device_name, resolve_device
 from llmkit.engine import SamplingConfig, generate, torch_threads
 from llmkit.export import export_hf
 from llmkit.gguf_export import export_gguf
@@ -96,9 +101,9 @@ def ratio_range(theirs: list[float], ours: list[float]) -> list[float]:
     return [min(ratios), max(ratios)]
 
 
-def write_exports(model: Transformer, vocab_size: int, work: Path) -> tuple[Path, Path]:
-    """The model as a checkpoint artifact with a BPE trained on README.md, exported both ways:
-    (Hugging Face folder, f32 GGUF file)."""
+def write_exports(model: Transformer, vocab_size: int, work: Path, gguf: bool) -> tuple[Path, Path | None]:
+    """The model as a checkpoint artifact with a BPE trained on README.md, exported for the other
+    engines: (Hugging Face folder, f32 GGUF file or None when not `gguf`)."""
     text = work / "readme.txt"
     text.write_text((ROOT / "README.md").read_text(encoding="utf-8"), encoding="utf-8")
     train_tokenizer(text, work / "tokenizer", vocab_size=vocab_size, show_progress=False)
@@ -112,27 +117,29 @@ def write_exports(model: Transformer, vocab_size: int, work: Path) -> tuple[Path
         work / "checkpoint", model.weights(), model.config.to_dict(), tokenizer.path, stage="bench"
     )
     export_hf(work / "checkpoint", work / "hf")
+    if not gguf:
+        return work / "hf", None
     export_gguf(work / "checkpoint", work / "model.gguf", "f32")
     return work / "hf", work / "model.gguf"
 
 
-def load_transformers(hf_dir: Path):
-    """The exported folder as a transformers model (fp32, CPU, eval), or None when transformers is
-    not installed. Its generation config's stop tokens are removed: llmkit runs with none here."""
+def load_transformers(hf_dir: Path, device: torch.device):
+    """The exported folder as a transformers model (fp32, on `device`, eval), or None when transformers
+    is not installed. Its generation config's stop tokens are removed: llmkit runs with none here."""
     try:
         import transformers
     except ImportError:
         console.print("  [yellow]transformers is not installed (dev extra): skipping it[/]")
         return None
     transformers.utils.logging.disable_progress_bar()  # its weight-loading bar
-    hf = transformers.AutoModelForCausalLM.from_pretrained(hf_dir, dtype=torch.float32).eval()
+    hf = transformers.AutoModelForCausalLM.from_pretrained(hf_dir, dtype=torch.float32).to(device).eval()
     hf.generation_config.eos_token_id = None
     return hf
 
 
 def transformers_generate(hf, prompts: list[list[int]], new_tokens: int) -> list[list[int]]:
     """Greedy new ids per row; min = max new tokens, so every row produces exactly `new_tokens`."""
-    ids = torch.tensor(prompts)
+    ids = torch.tensor(prompts, device=hf.device)
     out = hf.generate(
         input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False,
         max_new_tokens=new_tokens, min_new_tokens=new_tokens,
@@ -175,30 +182,34 @@ def main() -> None:
     parser.add_argument("--prompt-tokens", type=int, default=16)
     parser.add_argument("--batches", default="1,8")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "generate.json")
     args = parser.parse_args()
 
     seq_len = args.prompt_tokens + args.new_tokens
     cfg = model_config(args.preset, args.vocab_size, seq_len=seq_len)
+    device = resolve_device(args.device)
+    on_cpu = device.type == "cpu"
     torch.manual_seed(0)
     model = Transformer(cfg).eval()
     greedy = SamplingConfig(max_new_tokens=args.new_tokens, temperature=0.0)
     threads = torch.get_num_threads()
     load = os.getloadavg()[0]
     machine = {
-        "cpu": cpu_model(), "threads": threads, "omp_wait_policy": os.environ["OMP_WAIT_POLICY"],
+        "cpu": device_name(torch.device("cpu")), "device": device_name(device), "threads": threads, "omp_wait_policy": os.environ["OMP_WAIT_POLICY"],
         "precision": "fp32", "load_average_1min": load,
         "versions": {p: version(p) for p in ("torch", "transformers", "llama_cpp_python")},
     }  # fmt: skip
     console.print(
         f"[bold]generate benchmark[/]: {args.preset} ({num_params(cfg) / 1e6:.1f}M), {args.prompt_tokens}-token "
-        f"prompts + {args.new_tokens} new tokens, greedy, fp32, {machine['cpu']}, {threads} threads, "
+        f"prompts + {args.new_tokens} new tokens, greedy, fp32, {machine['device']}, {threads} threads, "
         f"OMP_WAIT_POLICY={machine['omp_wait_policy']}, load {load:.2f}"
     )
     work = tempfile.TemporaryDirectory(prefix="llmkit-bench-generate-")
-    hf_dir, gguf_path = write_exports(model, args.vocab_size, Path(work.name))
-    hf = load_transformers(hf_dir)
-    llm = load_llama_cpp(gguf_path, seq_len, threads)
+    hf_dir, gguf_path = write_exports(model, args.vocab_size, Path(work.name), gguf=on_cpu)
+    model.to(device)
+    hf = load_transformers(hf_dir, device)
+    llm = load_llama_cpp(gguf_path, seq_len, threads) if on_cpu else None
 
     rows = []
     for batch in (int(b) for b in args.batches.split(",")):
@@ -214,7 +225,8 @@ def main() -> None:
                 with torch_threads(1):
                     return transformers_generate(hf, p, args.new_tokens)
 
-            runs["transformers_1_thread"] = transformers_one_thread
+            if on_cpu:
+                runs["transformers_1_thread"] = transformers_one_thread
         if llm is not None and batch == 1:
             runs["llama_cpp"] = lambda p=prompts[0]: llama_cpp_generate(llm, p, args.new_tokens)
         timed = interleaved_times(runs, args.repeats)
@@ -242,8 +254,8 @@ def main() -> None:
         rows.append(row)
         console.print(
             f"  batch {batch}: llmkit {cached_s:.2f} s, recompute {recompute_s:.2f} s"
-            + (f", transformers {row['transformers_s']:.2f} s (1 thread {row['transformers_1_thread_s']:.2f} s)"
-               if "transformers_s" in row else "")
+            + (f", transformers {row['transformers_s']:.2f} s" if "transformers_s" in row else "")
+            + (f" (1 thread {row['transformers_1_thread_s']:.2f} s)" if "transformers_1_thread_s" in row else "")
             + (f", llama.cpp {row['llama_cpp_s']:.2f} s" if "llama_cpp_s" in row else "")
         )
     work.cleanup()
@@ -276,7 +288,7 @@ def main() -> None:
                                             "transformers_1_thread_identical_ids", "llama_cpp_identical_ids")),
         )  # fmt: skip
     table.caption = (
-        f"{machine['cpu']}, {threads} threads, {machine['omp_wait_policy']}, fp32, load {load:.2f} → {machine['load_average_1min_at_end']:.2f}; "
+        f"{machine['device']}, {threads} threads, {machine['omp_wait_policy']}, fp32, load {load:.2f} → {machine['load_average_1min_at_end']:.2f}; "
         "HF = transformers, HF 1t = transformers on one thread; ÷ = llmkit's speed over theirs, median (range over the rounds); "
         "same ids: recompute/HF/HF 1t/llama.cpp equal llmkit's; goals: llmkit ≥ 2× transformers at "
         "batch 1 and 8 with identical ids, llama.cpp's ids identical"

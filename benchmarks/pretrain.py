@@ -4,16 +4,19 @@ within a wall-clock budget.
     .venv/bin/python benchmarks/pretrain.py                      # both parts (about 8 minutes)
     .venv/bin/python benchmarks/pretrain.py --skip-quality       # throughput only (about 2 minutes)
     .venv/bin/python benchmarks/pretrain.py --budget 60          # a shorter quality run
+    python benchmarks/pretrain.py --device cuda --skip-reference  # on a GPU (benchmarks/gpu.sh runs it)
 
 Everything runs through the real stages: a BPE tokenizer trained on the first 90% of
 tinyshakespeare (nanoGPT's split), the tokens artifact, and `run_pretrain` (the loop `llmkit
 pretrain` runs). Throughput: `--steps` optimizer steps per preset and precision; tokens/s is the
 median over logged intervals, MFU = 6·N+attention FLOPs per token × tokens/s over the matmul peak
-measured in this same run (bf16 and fp32 n=2048 matmuls). Quality: train for `--budget` seconds of
+measured in this same run (bf16 and fp32 n=2048 matmuls; n=8192 on a GPU, where each row is also
+set against the card's datasheet bf16 peak, llmkit.device.GPU_BF16_PEAK). Quality: train for `--budget` seconds of
 wall clock (the schedule follows the clock), then the validation loss over the whole last 10%, in
 nats per character so that any tokenizer compares with nanoGPT's character-level 1.47; then, in the
 same run and for the same seconds, nanoGPT's CPU recipe (benchmarks/nanogpt_reference.py: 4 × 128
-characters, context 64, batch 12, AdamW, cosine sized to the budget) on the same split.
+characters, context 64, batch 12, AdamW, cosine sized to the budget) on the same split, on the CPU
+(with --device cuda it is skipped: it is a CPU recipe).
 Results go to benchmarks/results/pretrain.json.
 """
 
@@ -35,7 +38,14 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from llmkit.device import cpu_model, measure_matmul_flops
+from llmkit.device import (
+    cpu_model,
+    device_name,
+    measure_matmul_flops,
+    peak_flops,
+    resolve_device,
+    resolve_precision,
+)
 from llmkit.model import model_config, num_params
 from llmkit.tokenize import tokenize_docs, train_tokenizer
 from llmkit.tokenizer import load_tokenizer
@@ -46,11 +56,9 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TEXT = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
 
 
-def goal_nats_per_char() -> float:
+def goal_nats_per_char(device: torch.device) -> float:
     """The quality goal: 1.42 where bf16 is native, 1.45 where it is not (fp32 steps are slower)."""
-    from llmkit.device import resolve_precision
-
-    return 1.42 if resolve_precision("auto", torch.device("cpu")) == "bf16" else 1.45
+    return 1.42 if resolve_precision("auto", device) == "bf16" else 1.45
 
 
 console = Console(width=120)
@@ -90,13 +98,15 @@ def prepare(text: Path, work: Path, vocab_size: int) -> Path:
     return work / "tokens"
 
 
-def throughput(tokens: Path, work: Path, presets: list[str], steps: int, batch: int) -> list[dict]:
+def throughput(
+    tokens: Path, work: Path, presets: list[str], steps: int, batch: int, device: str
+) -> list[dict]:
     vocab = load_tokenizer(tokens).vocab_size
     rows = []
     for preset in presets:
         for precision in ("fp32", "bf16"):
             cfg = TrainConfig(max_steps=steps, batch_size=batch, precision=precision, log_every=max(1, steps // 4),
-                              eval_every=0, warmup_steps=2)  # fmt: skip
+                              eval_every=0, warmup_steps=2, device=device)  # fmt: skip
             out = work / f"{preset}-{precision}"
             overrides = {"seq_len": 256}
             manifest = run_pretrain(
@@ -112,14 +122,15 @@ def throughput(tokens: Path, work: Path, presets: list[str], steps: int, batch: 
     return rows
 
 
-def measure_peaks() -> dict[str, float]:
-    """FLOP/s of large fp32 and bf16 matmuls on this CPU, now."""
-    return {"fp32": measure_matmul_flops(torch.float32, seconds=1.0),
-            "bf16": measure_matmul_flops(torch.bfloat16, seconds=1.0)}  # fmt: skip
+def measure_peaks(device: torch.device) -> dict[str, float]:
+    """FLOP/s of large fp32 and bf16 matmuls on `device`, now (n=8192 on a GPU, which n=2048 leaves idle)."""
+    n = 8192 if device.type == "cuda" else 2048
+    return {"fp32": measure_matmul_flops(torch.float32, n, 1.0, device),
+            "bf16": measure_matmul_flops(torch.bfloat16, n, 1.0, device)}  # fmt: skip
 
 
-def quality(tokens: Path, work: Path, budget: float) -> dict:
-    cfg = TrainConfig(max_time=budget, eval_every=0, log_every=20, **QUALITY_TRAIN)
+def quality(tokens: Path, work: Path, budget: float, device: str) -> dict:
+    cfg = TrainConfig(max_time=budget, eval_every=0, log_every=20, device=device, **QUALITY_TRAIN)
     start = time.perf_counter()
     manifest = run_pretrain(
         tokens, work / "quality", "small", QUALITY_MODEL, cfg, eval_tokens=10**9, force=True
@@ -150,40 +161,50 @@ def main() -> None:
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--skip-reference", action="store_true", help="skip nanoGPT's CPU recipe")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (the reference stays off a GPU)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "pretrain.json")
     args = parser.parse_args()
     if not args.text.is_file():
         raise SystemExit(f"{args.text} not found (pass --text FILE)")
 
+    device = resolve_device(args.device)
     load = os.getloadavg()[0]
     result: dict = {
         "threads": torch.get_num_threads(),
         "load_average_1min_at_start": load,
         "cpu": cpu_model(),
+        "device": device_name(device),
+        "torch": torch.__version__,
     }
+    host = "" if device.type == "cpu" else f"host {result['cpu']}, "
     console.print(
-        f"[bold]pretrain benchmark[/] on {result['cpu']}, {result['threads']} threads, load {load:.2f}"
+        f"[bold]pretrain benchmark[/] on {result['device']} ({host}{result['threads']} threads, load {load:.2f})"
     )
+    datasheet = peak_flops(device, "bf16")[0] if device.type == "cuda" else None
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         tokens = prepare(args.text, work, args.vocab_size)
-        peaks = measure_peaks()
+        peaks = measure_peaks(device)
         result["matmul_peak_gflops"] = {k: v / 1e9 for k, v in peaks.items()}
+        if datasheet:
+            result["datasheet_bf16_peak_gflops"] = datasheet / 1e9
         if not args.skip_throughput:
-            rows = throughput(tokens, work, args.presets.split(","), args.steps, args.batch_size)
+            rows = throughput(tokens, work, args.presets.split(","), args.steps, args.batch_size, args.device)
             # on a shared CPU a matmul peak measured once can catch a busy moment: measure again
             # after the runs and keep the higher, so MFU is not inflated by a low peak
             peaks = {
                 k: max(v, again)
-                for (k, v), again in zip(peaks.items(), measure_peaks().values(), strict=True)
+                for (k, v), again in zip(peaks.items(), measure_peaks(device).values(), strict=True)
             }
             for row in rows:
                 row["mfu"] = row["achieved_gflops"] * 1e9 / peaks[row["precision"]]
                 row["vs_bf16_peak"] = row["achieved_gflops"] * 1e9 / peaks["bf16"]
+                if datasheet:  # a GPU's MFU as usually quoted: against the card's datasheet bf16 peak
+                    row["vs_datasheet_bf16_peak"] = row["achieved_gflops"] * 1e9 / datasheet
             result["throughput"] = rows
             result["matmul_peak_gflops"] = {k: v / 1e9 for k, v in peaks.items()}
             table = Table(title=f"pretraining throughput (seq 256, batch {args.batch_size})")
-            for col in (
+            columns = [
                 "preset",
                 "params",
                 "precision",
@@ -192,32 +213,42 @@ def main() -> None:
                 "MFU",
                 "vs bf16 peak",
                 "bf16 speed-up",
-            ):
+            ]
+            if datasheet:
+                columns.append("vs datasheet bf16")
+            for col in columns:
                 table.add_column(col, justify="left" if col in ("preset", "precision") else "right")
             for row in rows:
                 fp32 = next(r for r in rows if r["preset"] == row["preset"] and r["precision"] == "fp32")
                 speedup = row["tokens_per_s"] / fp32["tokens_per_s"]
-                table.add_row(
+                cells = [
                     row["preset"], f"{row['parameters'] / 1e6:.1f}M", row["precision"], f"{row['tokens_per_s']:,.0f}",
                     f"{row['achieved_gflops']:,.0f}", f"{row['mfu']:.1%}", f"{row['vs_bf16_peak']:.1%}", f"{speedup:.2f}×",
-                )  # fmt: skip
+                ]  # fmt: skip
+                if datasheet:
+                    cells.append(f"{row['vs_datasheet_bf16_peak']:.1%}")
+                table.add_row(*cells)
             table.caption = (
-                f"matmul peak measured in this run (best of before/after): fp32 {peaks['fp32'] / 1e9:,.0f}, "
-                f"bf16 {peaks['bf16'] / 1e9:,.0f} GFLOP/s; MFU is against the peak of the run's own precision"
+                f"{result['device']}; matmul peak measured in this run (best of before/after): fp32 "
+                f"{peaks['fp32'] / 1e9:,.0f}, bf16 {peaks['bf16'] / 1e9:,.0f} GFLOP/s; MFU is against the peak of "
+                "the run's own precision"
+                + (f"; datasheet bf16 peak {datasheet / 1e12:,.0f} TFLOP/s" if datasheet else "")
             )
             console.print(table)
         if not args.skip_quality:
-            q = quality(tokens, work, args.budget)
+            q = quality(tokens, work, args.budget, args.device)
             result["quality"] = q
             table = Table(title=f"tinyshakespeare quality in {args.budget:.0f} s (val = last 10%)")
             for col in ("model", "steps", "epochs", "tokens/s", "val nats/char", "goal", "val bits/byte"):
                 table.add_column(col, justify="right")
             table.add_row(
                 f"llmkit {q['parameters'] / 1e6:.1f}M, BPE {args.vocab_size}", f"{q['steps']:,}", f"{q['epochs']:.1f}",
-                f"{q['tokens_per_s']:,.0f}", f"{q['val_nats_per_char']:.4f}", f"≤ {goal_nats_per_char():.2f}",
+                f"{q['tokens_per_s']:,.0f}", f"{q['val_nats_per_char']:.4f}", f"≤ {goal_nats_per_char(device):.2f}",
                 f"{q['val_bits_per_byte']:.4f}",
             )  # fmt: skip
-            if not args.skip_reference:
+            if device.type != "cpu" and not args.skip_reference:
+                console.print("  nanoGPT's CPU recipe is a CPU reference: not run beside a GPU run")
+            elif not args.skip_reference:
                 import nanogpt_reference
 
                 ref = nanogpt_reference.train(args.text.read_text(encoding="utf-8"), args.budget)
@@ -227,7 +258,7 @@ def main() -> None:
                     f"{ref['tokens_per_s']:,}", f"{ref['val_nats_per_char']:.4f}", "-", "-",
                 )  # fmt: skip
             table.caption = (
-                f"precision {q['precision']}; the goal is 1.42 where bf16 is native, 1.45 without; "
+                f"{result['device']}, precision {q['precision']}; the goal is 1.42 where bf16 is native, 1.45 without; "
                 "nanoGPT's character-level 1.47 is its GPU run"
             )
             console.print(table)

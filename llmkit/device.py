@@ -78,16 +78,28 @@ def peak_flops(device: torch.device, precision: str) -> tuple[float | None, str]
     return _measured_peaks[key], f"measured {precision} matmul, {torch.get_num_threads()} threads"
 
 
-def measure_matmul_flops(dtype: torch.dtype, n: int = 2048, seconds: float = 0.5) -> float:
-    """FLOP/s of n×n @ n×n matmuls on the CPU in `dtype` (the best of several timed repeats)."""
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    a @ b  # warm-up
+def measure_matmul_flops(
+    dtype: torch.dtype, n: int = 2048, seconds: float = 0.5, device: torch.device | None = None
+) -> float:
+    """FLOP/s of n×n @ n×n matmuls in `dtype` on `device` (default the CPU): the best of several timed
+    repeats. On a GPU each product is waited for, so the time is the kernel's, not its launch's."""
+    device = device or torch.device("cpu")
+    wait = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    a, b = (torch.randn(n, n, dtype=dtype, device=device) for _ in range(2))
+    a @ b  # warm-up (and, on a GPU, the library's start)
+    wait()
     best, deadline = 0.0, time.perf_counter() + seconds
     while time.perf_counter() < deadline:
         t = time.perf_counter()
         a @ b
+        wait()
         best = max(best, 2 * n**3 / (time.perf_counter() - t))
     return best
+
+
+def device_name(device: torch.device) -> str:
+    """What a benchmark record calls the hardware: the GPU's name, or the CPU's model."""
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_model()
 
 
 def cpu_model() -> str:
