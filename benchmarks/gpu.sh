@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The GPU benchmarks in one short run (about 6 minutes on one GPU): pretraining throughput with MFU
+# The GPU benchmarks in one short run (4-6 minutes expected on one GPU, each part under a time
+# limit, 9 minutes in all): pretraining throughput with MFU
 # against the card's datasheet bf16 peak (benchmarks/pretrain.py), llmkit's generation beside
 # transformers' on the same weights (benchmarks/generate.py), and the tinyshakespeare quality run,
 # with torch.compile (benchmarks/pretrain.py again). Made for a machine that has PyTorch and
@@ -56,12 +57,12 @@ if torch.cuda.is_available():
     print(torch.cuda.get_device_name(0), \"bf16\", torch.cuda.is_bf16_supported())
 import llmkit.train.pretrain, llmkit.engine, llmkit.export  # what the benchmarks need of llmkit
 ' | tee $out/env.txt"
-part throughput 240 "$python" benchmarks/pretrain.py --device "$device" --skip-quality "${throughput[@]}" \
+part throughput 120 "$python" benchmarks/pretrain.py --device "$device" --skip-quality "${throughput[@]}" \
   --text "$text" --out "$out/pretrain.json"
-part generation 180 "$python" benchmarks/generate.py --device "$device" "${generation[@]}" \
+part generation 150 "$python" benchmarks/generate.py --device "$device" "${generation[@]}" \
   --out "$out/generate.json"
 # the quality run adds its figures to pretrain.json; nanoGPT's recipe is a CPU reference, left out
-part quality $((budget + 150)) "$python" benchmarks/pretrain.py --device "$device" --skip-throughput \
+part quality $((budget + 90)) "$python" benchmarks/pretrain.py --device "$device" --skip-throughput \
   --skip-reference --budget "$budget" --text "$text" --out "$out/pretrain.json"
 
 echo "== $failed part(s) failed; results in $out" | tee -a "$out/gpu.log"
