@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# The GPU benchmarks in one short run (4-6 minutes expected on one GPU, each part under a time
-# limit, 9 minutes in all): pretraining throughput with MFU
-# against the card's datasheet bf16 peak (benchmarks/pretrain.py), llmkit's generation beside
-# transformers' on the same weights (benchmarks/generate.py), and the tinyshakespeare quality run,
-# with torch.compile (benchmarks/pretrain.py again). Made for a machine that has PyTorch and
-# transformers but not llmkit installed (the repository is put on PYTHONPATH) and no ../shared/data:
+# The GPU benchmarks in one short run (4-6 minutes expected on one GPU; each part has a time limit,
+# 9 minutes in all): pretraining throughput with MFU against the card's datasheet bf16 peak
+# (benchmarks/pretrain.py), llmkit's generation beside transformers' on the same weights
+# (benchmarks/generate.py), and the tinyshakespeare quality run, with torch.compile
+# (benchmarks/pretrain.py again). Made for a machine that has PyTorch and transformers but not
+# llmkit installed (the repository is put on PYTHONPATH) and no ../shared/data:
 #
 #   here, once:  mkdir -p .gpu && cp ../shared/data/tinyshakespeare.txt .gpu/    (.gpu/ is git-ignored)
 #   there:       bash benchmarks/gpu.sh          (with .gpu carried along; results go to $OUT)
