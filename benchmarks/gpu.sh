@@ -8,7 +8,7 @@
 #
 #   here, once:  mkdir -p .gpu && cp ../shared/data/tinyshakespeare.txt .gpu/    (.gpu/ is git-ignored)
 #   there:       bash benchmarks/gpu.sh          (with .gpu carried along; results go to $OUT)
-#   to try it:   bash benchmarks/gpu.sh --try    (the same parts on the CPU, tiny, in about 2 minutes)
+#   to try it:   bash benchmarks/gpu.sh --try    (the same parts on the CPU, tiny, in about a minute)
 #
 # Writes env.txt, pretrain.json, generate.json and gpu.log to $OUT (benchmarks/results/gpu when OUT
 # is unset). Every part has its own time limit and a failed part does not stop the next; the exit
