@@ -60,6 +60,7 @@ from rich.table import Table
 from llmkit.checkpoint_files import save_checkpoint
 from llmkit.device import device_name, resolve_device
 from llmkit.engine import SamplingConfig, generate, torch_threads
+from llmkit.errors import UserError
 from llmkit.export import export_hf
 from llmkit.gguf_export import export_gguf
 from llmkit.model import Transformer, model_config, num_params
@@ -188,7 +189,10 @@ def main() -> None:
 
     seq_len = args.prompt_tokens + args.new_tokens
     cfg = model_config(args.preset, args.vocab_size, seq_len=seq_len)
-    device = resolve_device(args.device)
+    try:
+        device = resolve_device(args.device)
+    except UserError as e:  # one line, not a traceback
+        raise SystemExit(str(e)) from None
     on_cpu = device.type == "cpu"
     torch.manual_seed(0)
     model = Transformer(cfg).eval()

@@ -46,6 +46,7 @@ from llmkit.device import (
     resolve_device,
     resolve_precision,
 )
+from llmkit.errors import UserError
 from llmkit.model import model_config, num_params
 from llmkit.tokenize import tokenize_docs, train_tokenizer
 from llmkit.tokenizer import load_tokenizer
@@ -167,7 +168,10 @@ def main() -> None:
     if not args.text.is_file():
         raise SystemExit(f"{args.text} not found (pass --text FILE)")
 
-    device = resolve_device(args.device)
+    try:
+        device = resolve_device(args.device)
+    except UserError as e:  # one line, not a traceback
+        raise SystemExit(str(e)) from None
     load = os.getloadavg()[0]
     result: dict = {
         "threads": torch.get_num_threads(),
