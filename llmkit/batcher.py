@@ -44,10 +44,7 @@ class Request:
     cancelled: bool = False
     generated: int = 0
     finish_reason: str | None = None  # stop | length, once it ended
-    generator: torch.Generator = field(init=False)
-
-    def __post_init__(self):
-        self.generator = torch.Generator().manual_seed(self.sampling.seed)
+    generator: torch.Generator | None = field(init=False, default=None)  # made on the model's device
 
     def cancel(self) -> None:
         """Stop generating for this request (a client went away); its row leaves at the next step."""
@@ -90,11 +87,17 @@ class DecodeBatch:
 
     def __init__(self, model: Transformer):
         self.model = model
+        self.device = next(model.parameters()).device  # where the batch's tensors live: the model's
         self.requests: list[Request] = []
+        self._empty()
+
+    def _empty(self) -> None:
+        """No rows: no cache, and empty per-row tensors: `valid` (rows, columns) marks the real keys,
+        `positions` each row's next RoPE position, `next_tokens` each row's token to feed next."""
         self.cache: RowCache | None = None
-        self.valid = torch.zeros(0, 0, dtype=torch.bool)  # (rows, columns): real keys
-        self.positions = torch.zeros(0, dtype=torch.long)  # each row's next RoPE position
-        self.next_tokens = torch.zeros(0, dtype=torch.long)  # each row's token to feed next
+        self.valid = torch.zeros(0, 0, dtype=torch.bool, device=self.device)
+        self.positions = torch.zeros(0, dtype=torch.long, device=self.device)
+        self.next_tokens = torch.zeros(0, dtype=torch.long, device=self.device)
 
     def __len__(self) -> int:
         return len(self.requests)
@@ -103,13 +106,15 @@ class DecodeBatch:
     def add(self, request: Request) -> None:
         """Prefill the request's prompt alone, sample its first token, and join the batch."""
         cfg, prompt = self.model.config, request.prompt_ids
-        cache = KVCache(cfg, 1, len(prompt), device=self._device())
-        logits = self.model(torch.tensor([prompt], device=self._device()), kv_cache=cache)[:, -1]
+        # sampling draws from a generator on the logits' device (as engine.generate_stream's)
+        request.generator = torch.Generator(device=self.device).manual_seed(request.sampling.seed)
+        cache = KVCache(cfg, 1, len(prompt), device=self.device)
+        logits = self.model(torch.tensor([prompt], device=self.device), kv_cache=cache)[:, -1]
         token = self._sample(request, logits)
         keys, values = cache.keys, cache.values
         if self.cache is None:
             self.cache = RowCache(keys, values, cfg.seq_len)
-            self.valid = torch.ones(1, len(prompt), dtype=torch.bool)
+            self.valid = torch.ones(1, len(prompt), dtype=torch.bool, device=self.device)
         else:  # left-pad whichever side is shorter, so the columns line up at the right
             width = max(self.cache.length, len(prompt))
             old_keys, old_values = self.cache.used()
@@ -118,11 +123,11 @@ class DecodeBatch:
                 [torch.cat([_left_pad(a, width), _left_pad(b, width)]) for a, b in zip(old_values, values, strict=True)],
                 cfg.seq_len,
             )  # fmt: skip
-            row = torch.ones(1, len(prompt), dtype=torch.bool)
+            row = torch.ones(1, len(prompt), dtype=torch.bool, device=self.device)
             self.valid = torch.cat([_left_pad(self.valid, width, dim=1), _left_pad(row, width, dim=1)])
         self.requests.append(request)
-        self.positions = torch.cat([self.positions, torch.tensor([len(prompt)])])
-        self.next_tokens = torch.cat([self.next_tokens, torch.tensor([token])])
+        self.positions = torch.cat([self.positions, torch.tensor([len(prompt)], device=self.device)])
+        self.next_tokens = torch.cat([self.next_tokens, torch.tensor([token], device=self.device)])
         self._deliver(len(self.requests) - 1, token)
 
     @torch.inference_mode()
@@ -130,12 +135,13 @@ class DecodeBatch:
         """One decode step for every row, then drop the rows that are done."""
         if self.requests:
             padded = not bool(self.valid.all())
+            column = torch.ones(len(self), 1, dtype=torch.bool, device=self.device)
             window = {}
             if padded:  # the new column is real for every row; earlier columns where `valid`
-                mask = torch.cat([self.valid, torch.ones(len(self), 1, dtype=torch.bool)], dim=1)
+                mask = torch.cat([self.valid, column], dim=1)
                 window = dict(positions=self.positions[:, None], attn_mask=mask[:, None, None, :])
             logits = self.model(self.next_tokens[:, None], kv_cache=self.cache, **window)[:, -1]
-            self.valid = torch.cat([self.valid, torch.ones(len(self), 1, dtype=torch.bool)], dim=1)
+            self.valid = torch.cat([self.valid, column], dim=1)
             self.positions = self.positions + 1
             for i, request in enumerate(self.requests):
                 if not _finished(request):
@@ -155,10 +161,11 @@ class DecodeBatch:
         request.on_event(("token", token))
         if token in request.stop_ids:
             _finish(request, "stop")
-        # the token sits at position positions[row]; one at the context's last position cannot be fed
+        # the token sits at position len(prompt) + generated - 1 (positions[row], read here without
+        # a trip to the device); one at the context's last position cannot be fed
         elif (
             request.generated >= request.sampling.max_new_tokens
-            or self.positions[row] >= self.model.config.seq_len - 1
+            or len(request.prompt_ids) + request.generated >= self.model.config.seq_len
         ):
             _finish(request, "length")  # fmt: skip
         elif request.deadline is not None and time.monotonic() > request.deadline:
@@ -170,13 +177,9 @@ class DecodeBatch:
             return
         self.requests = [self.requests[i] for i in keep]
         if not keep:
-            self.cache, self.valid = None, torch.zeros(0, 0, dtype=torch.bool)
-            self.positions, self.next_tokens = (
-                torch.zeros(0, dtype=torch.long),
-                torch.zeros(0, dtype=torch.long),
-            )
+            self._empty()
             return
-        index = torch.tensor(keep)
+        index = torch.tensor(keep, device=self.device)
         valid = self.valid[index]
         first = int(valid.any(0).nonzero()[0])  # columns that are padding for every row left are cut
         self.valid = valid[:, first:]
@@ -185,9 +188,6 @@ class DecodeBatch:
             [k[index][:, :, first:] for k in keys], [v[index][:, :, first:] for v in values], self.model.config.seq_len
         )
         self.positions, self.next_tokens = self.positions[index], self.next_tokens[index]
-
-    def _device(self) -> torch.device:
-        return next(self.model.parameters()).device
 
 
 def _left_pad(x: torch.Tensor, width: int, dim: int = 2) -> torch.Tensor:

@@ -1,13 +1,14 @@
 """Device and precision: where a model runs, in which number format, and how fast that hardware can
 multiply (for MFU).
 
-Precision follows the hardware: bf16 only where it is native (GPUs that support it; CPUs with
+Precision follows the hardware: bf16 only where it is native (GPUs from Ampere on; CPUs with
 AVX512-BF16 or AMX). On a CPU without it a bf16 matmul is emulated and roughly 80x slower than fp32,
 so `auto` resolves to fp32 there and nothing else may pick bf16 behind the user's back.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -17,8 +18,12 @@ import torch
 from llmkit.errors import UserError
 
 
-def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
-    """`auto`: this rank's GPU if CUDA is available, else the CPU."""
+def resolve_device(name: str = "auto", local_rank: int | None = None) -> torch.device:
+    """`auto`: this process's GPU if CUDA is available, else the CPU. The process's GPU (for `auto` and
+    a bare `cuda`) is `local_rank`'s, by default LOCAL_RANK's (set by torchrun and `launch`, else 0),
+    so every model a rank loads (policy, reference, reward model, teacher) lands on that rank's GPU."""
+    if local_rank is None:
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if name == "auto":
         name = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
@@ -32,11 +37,13 @@ def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
-    """`auto`: bf16 on GPUs that support it and on CPUs with native bf16 (AVX512-BF16 or AMX), else fp32."""
+    """`auto`: bf16 on GPUs with bf16 tensor cores (compute capability 8.0 on: Ampere, Ada, Hopper) and
+    on CPUs with native bf16 (AVX512-BF16 or AMX), else fp32. Not `torch.cuda.is_bf16_supported()`:
+    it also says yes where bf16 is only emulated (V100, T4), and asks the current GPU, not `device`."""
     if precision != "auto":
         return precision
     if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+        return "bf16" if torch.cuda.get_device_capability(device)[0] >= 8 else "fp32"
     try:
         flags = Path("/proc/cpuinfo").read_text()
     except OSError:
@@ -56,9 +63,10 @@ def autocast(device: torch.device, precision: str):
     return nullcontext()
 
 
-# Datasheet dense bf16 tensor-core peaks (FLOP/s), matched against torch.cuda.get_device_name().
-GPU_BF16_PEAK = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "A10G": 70e12, "L4": 121e12,
-                 "4090": 165e12, "3090": 71e12, "V100": 125e12}  # fmt: skip
+# Datasheet dense bf16 tensor-core peaks (FLOP/s), matched in this order against
+# torch.cuda.get_device_name() (so "H100 PCIe" before the SXM card's "H100"). No V100: it has no bf16.
+GPU_BF16_PEAK = {"H200": 989e12, "H100 PCIe": 756e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12,
+                 "A10G": 70e12, "L4": 121e12, "4090": 165e12, "3090": 71e12}  # fmt: skip
 _measured_peaks: dict[tuple, float] = {}
 
 

@@ -130,6 +130,8 @@ def init_distributed(device: torch.device) -> Distributed:
     if world == 1:
         return Distributed()
     ctx = Distributed(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
+    if device.type == "cuda":  # NCCL's collectives (barrier) run on the current GPU: this rank's
+        torch.cuda.set_device(device)
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     if device.type == "cpu":  # ranks on one machine share its cores

@@ -14,7 +14,6 @@ Both must share one tokenizer, or the two distributions are over different vocab
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -179,7 +178,7 @@ def build_distill(
         """The teacher's loss on the same validation tokens: the bar the student is measured against."""
         if evaluate is None:
             return {}
-        device = resolve_device(cfg.device, int(os.environ.get("LOCAL_RANK", "0")))
+        device = resolve_device(cfg.device)
         result = evaluate(teacher_model.to(device), resolve_precision(cfg.precision, device))
         teacher_model.eval()  # the evaluator leaves a model in training mode
         return {f"teacher_{k}": v for k, v in result.items() if k.startswith("val_")}

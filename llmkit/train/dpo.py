@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from llmkit.checkpoint import load_model
 from llmkit.data.importers import read_records
 from llmkit.defaults import stage_default
-from llmkit.device import autocast
+from llmkit.device import autocast, resolve_device, resolve_precision
 from llmkit.engine import sequence_logprobs
 from llmkit.errors import UserError
 from llmkit.lora import add_lora
@@ -149,8 +149,13 @@ def build_dpo(cfg: TrainConfig, nproc: int, sft, prefs, beta, epochs, val_fracti
             f"no preference pair fits the context of {model.config.seq_len} tokens ({dict(dropped)})"
         )
     set_epoch_steps(cfg, epochs, len(train_pairs), nproc)
-    train_ref = response_logps(model, train_pairs, tokenizer.pad_id, cfg.batch_size)  # the frozen reference
-    val_ref = response_logps(model, val_pairs, tokenizer.pad_id, cfg.batch_size)
+    # the frozen reference, computed where and as the policy's log-probs will be (device, precision):
+    # in fp32 beside a bf16 policy, the log-ratio would start at rounding noise summed over the answer
+    device = resolve_device(cfg.device)
+    precision = resolve_precision(cfg.precision, device)
+    model.to(device)
+    train_ref = response_logps(model, train_pairs, tokenizer.pad_id, cfg.batch_size, precision)
+    val_ref = response_logps(model, val_pairs, tokenizer.pad_id, cfg.batch_size, precision)
     evaluate = DPOEvaluator(
         beta, val_pairs, val_ref, train_pairs, train_ref, tokenizer.pad_id, cfg.batch_size
     )
@@ -171,5 +176,5 @@ def build_dpo(cfg: TrainConfig, nproc: int, sft, prefs, beta, epochs, val_fracti
             "dropped": dict(dropped),
         },
         # the policy equals the reference: margins 0, the baseline accuracy
-        before_training=lambda: {f"initial_{k}": v for k, v in evaluate(model, "fp32").items()},
+        before_training=lambda: {f"initial_{k}": v for k, v in evaluate(model, precision).items()},
     )

@@ -25,7 +25,6 @@ faithfully but not bitwise.
 from __future__ import annotations
 
 import math
-import os
 import shutil
 import signal
 import threading
@@ -138,7 +137,7 @@ class Run:
         self.evaluate, self.resume_from, self.show_progress = evaluate, resume_from, show_progress
         self.mcfg: ModelConfig = model.config
 
-        self.device = resolve_device(cfg.device, int(os.environ.get("LOCAL_RANK", "0")))
+        self.device = resolve_device(cfg.device)  # this rank's GPU under torchrun
         self.ddp = init_distributed(self.device)
         if cfg.threads:  # small models on a busy CPU often train faster on fewer threads
             torch.set_num_threads(cfg.threads)

@@ -85,6 +85,7 @@ def run_stage(
     )  # fmt: skip
     resume_from = check_output(output)
     if nproc > 1 and "WORLD_SIZE" not in os.environ:
+        del stage  # each process builds its own: free this one's models (a reference on GPU 0, say)
         options = dict(config=config, force=force, resume=resume, show_progress=show_progress, lora=lora, **settings)
         launch(nproc, _run_in_process, build, out_dir, cfg, options)
         return read_manifest(out_dir)
