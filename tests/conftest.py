@@ -93,3 +93,10 @@ def make_checkpoint(path: Path, tokenizer, tie: bool = True, seed: int = 0, **ov
                 p.uniform_(0.5, 1.5)
     save_checkpoint(path, model.weights(), cfg.to_dict(), tokenizer.path, stage="test")
     return model.eval()
+
+
+def add_one_prompts(n: int) -> list[dict]:
+    """`n` rows of a prompts file: the chat question "What is i + 1?" with its answer."""
+    return [
+        {"prompt": [{"role": "user", "content": f"What is {i} + 1?"}], "answer": str(i + 1)} for i in range(n)
+    ]

@@ -10,7 +10,7 @@ import json
 
 import pytest
 import torch
-from conftest import make_checkpoint, make_tokenizer
+from conftest import add_one_prompts, make_checkpoint, make_tokenizer
 from pretend_cuda import DeviceMismatch, device_of, pretend_cuda
 from test_pretrain import make_tokens
 from torch import nn
@@ -68,10 +68,7 @@ def checkpoints(tmp_path_factory):
     root = tmp_path_factory.mktemp("gpu")
     tokenizer = make_tokenizer(root / "tok")
     make_checkpoint(root / "sft", tokenizer, n_layers=1, d_model=32, seq_len=48)
-    rows = [
-        {"prompt": [{"role": "user", "content": f"What is {i} + 1?"}], "answer": str(i + 1)}
-        for i in range(24)
-    ]
+    rows = add_one_prompts(24)
     (root / "prompts.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     pairs = [{**r, "chosen": r["answer"], "rejected": "no"} for r in rows]
     (root / "prefs.jsonl").write_text("".join(json.dumps(p) + "\n" for p in pairs))

@@ -8,7 +8,7 @@ import random
 import pyarrow.parquet as pq
 import pytest
 import torch
-from conftest import make_checkpoint, make_tokenizer
+from conftest import add_one_prompts, make_checkpoint, make_tokenizer
 
 from llmkit.errors import UserError
 from llmkit.train.chat_data import IGNORE
@@ -73,10 +73,7 @@ def test_rewards():
 def test_short_grpo_run_logs_rewards_and_writes_a_policy(tmp_path):
     tok = make_tokenizer(tmp_path / "tok")
     make_checkpoint(tmp_path / "sft", tok, n_layers=1, d_model=32, seq_len=48)
-    rows = [
-        {"prompt": [{"role": "user", "content": f"What is {i} + 1?"}], "answer": str(i + 1)}
-        for i in range(40)
-    ]
+    rows = add_one_prompts(40)
     (tmp_path / "prompts.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     cfg = TrainConfig(lr=1e-3, warmup_steps=0, max_steps=4, batch_size=2, eval_every=2, log_every=2)
     manifest = run_grpo(
