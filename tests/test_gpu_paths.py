@@ -25,6 +25,7 @@ from llmkit.train.grpo import run_grpo
 from llmkit.train.ppo import PPOConfig, run_ppo
 from llmkit.train.pretrain import run_pretrain
 from llmkit.train.reward import run_train_reward
+from llmkit.train.sft import run_sft
 
 CUDA0, CUDA1 = torch.device("cuda", 0), torch.device("cuda", 1)
 
@@ -64,7 +65,8 @@ def test_devices_and_precision_on_gpus(monkeypatch):
 
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory):
-    """A tokenizer, a small policy checkpoint, prompts with answers, and a reward model (1 step)."""
+    """A tokenizer, a small policy checkpoint, prompts with answers, the same as preference pairs and
+    as conversations, and a reward model (1 step)."""
     root = tmp_path_factory.mktemp("gpu")
     tokenizer = make_tokenizer(root / "tok")
     make_checkpoint(root / "sft", tokenizer, n_layers=1, d_model=32, seq_len=48)
@@ -72,6 +74,8 @@ def checkpoints(tmp_path_factory):
     (root / "prompts.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     pairs = [{**r, "chosen": r["answer"], "rejected": "no"} for r in rows]
     (root / "prefs.jsonl").write_text("".join(json.dumps(p) + "\n" for p in pairs))
+    chats = [{"messages": [*r["prompt"], {"role": "assistant", "content": r["answer"]}]} for r in rows]
+    (root / "chats.jsonl").write_text("".join(json.dumps(c) + "\n" for c in chats))
     cfg = TrainConfig(max_steps=1, batch_size=4, eval_every=0, device="cpu", precision="fp32")
     run_train_reward(root / "sft", root / "prefs.jsonl", root / "rm", cfg, show_progress=False)
     return root
@@ -124,10 +128,11 @@ def test_pretraining_on_the_gpu_of_rank_1(tmp_path, monkeypatch):
     assert manifest["stats"]["device"] == "cuda:1" and manifest["counts"]["step"] == 2
 
 
-@pytest.mark.parametrize("stage", ["grpo", "ppo", "dpo"])
+@pytest.mark.parametrize("stage", ["grpo", "ppo", "dpo", "sft --teacher"])
 def test_posttraining_stages_load_every_model_on_the_gpu_of_rank_1(stage, checkpoints, tmp_path, monkeypatch):
     """The policy goes to this rank's GPU in the training loop; the frozen reference (and PPO's reward
-    model, DPO's reference log-probs) are made by the stage itself, and must be on the same one."""
+    model, DPO's reference log-probs, distillation's teacher) are made by the stage itself, and every
+    op that combines them with the policy's tensors must find them on that same GPU."""
     root = checkpoints
     cfg = TrainConfig(max_steps=2, batch_size=2, eval_every=0, log_every=1, precision="fp32")
     with pretend_cuda(monkeypatch):
@@ -135,6 +140,9 @@ def test_posttraining_stages_load_every_model_on_the_gpu_of_rank_1(stage, checkp
         if stage == "grpo":
             manifest = run_grpo(root / "sft", root / "prompts.jsonl", tmp_path / "out", cfg, group_size=2,
                                 max_new_tokens=4, kl_coef=0.1, max_val=2, show_progress=False)  # fmt: skip
+        elif stage == "sft --teacher":
+            manifest = run_sft(root / "sft", root / "chats.jsonl", tmp_path / "out", cfg, teacher=root / "sft",
+                               show_progress=False)  # fmt: skip
         elif stage == "dpo":
             manifest = run_dpo(root / "sft", root / "prefs.jsonl", tmp_path / "out", cfg, show_progress=False)
         else:
