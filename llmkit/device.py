@@ -64,9 +64,10 @@ def autocast(device: torch.device, precision: str):
 
 
 # Datasheet dense bf16 tensor-core peaks (FLOP/s), matched in this order against
-# torch.cuda.get_device_name() (so "H100 PCIe" before the SXM card's "H100"). No V100: it has no bf16.
-GPU_BF16_PEAK = {"H200": 989e12, "H100 PCIe": 756e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12,
-                 "A10G": 70e12, "L4": 121e12, "4090": 165e12, "3090": 71e12}  # fmt: skip
+# torch.cuda.get_device_name() (so "H100 PCIe" and "H100 NVL" before the SXM card's "H100"). No V100:
+# it has no bf16.
+GPU_BF16_PEAK = {"H200": 989e12, "H100 PCIe": 756e12, "H100 NVL": 835e12, "H100": 989e12, "A100": 312e12,
+                 "L40S": 362e12, "A10G": 70e12, "L4": 121e12, "4090": 165e12, "3090": 71e12}  # fmt: skip
 _measured_peaks: dict[tuple, float] = {}
 
 

@@ -17,7 +17,7 @@ from torch import nn
 
 from llmkit.batcher import DecodeBatch, Request
 from llmkit.checkpoint import load_model
-from llmkit.device import resolve_device, resolve_precision
+from llmkit.device import peak_flops, resolve_device, resolve_precision
 from llmkit.engine import SamplingConfig, generate
 from llmkit.train.common import TrainConfig
 from llmkit.train.dpo import build_dpo, run_dpo
@@ -61,6 +61,18 @@ def test_devices_and_precision_on_gpus(monkeypatch):
         assert resolve_device("cuda:0") == CUDA0
     with pretend_cuda(monkeypatch, capability=(8, 0)):  # an A100 on
         assert resolve_precision("auto", CUDA0) == "bf16"
+
+
+@pytest.mark.parametrize(
+    "name, peak",
+    [("NVIDIA H100 80GB HBM3", 989e12), ("NVIDIA H100 PCIe", 756e12), ("NVIDIA H100 NVL", 835e12),
+     ("NVIDIA A100-SXM4-40GB", 312e12), ("Tesla V100-SXM2-16GB", None)],
+)  # fmt: skip
+def test_mfu_peaks_are_the_cards_datasheet_bf16(name, peak, monkeypatch):
+    with pretend_cuda(monkeypatch):
+        monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: name)
+        assert peak_flops(CUDA0, "bf16")[0] == peak
+        assert peak_flops(CUDA0, "fp32")[0] is None  # no datasheet fp32 figure: --peak-flops
 
 
 @pytest.fixture(scope="module")
