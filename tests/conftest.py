@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -100,3 +101,11 @@ def add_one_prompts(n: int) -> list[dict]:
     return [
         {"prompt": [{"role": "user", "content": f"What is {i} + 1?"}], "answer": str(i + 1)} for i in range(n)
     ]
+
+
+def write_jsonl(path: Path, rows) -> Path:
+    """`rows` as a JSON Lines file at `path`, one per line (a str row is written as it is: a bad line)."""
+    path.write_text(
+        "".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows), encoding="utf-8"
+    )
+    return path

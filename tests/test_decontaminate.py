@@ -6,7 +6,7 @@ import json
 import random
 
 import pytest
-from conftest import assert_one_line_error, run_cli
+from conftest import assert_one_line_error, run_cli, write_jsonl
 from test_filters import make_docs, read_parts
 
 from llmkit.data import minhash
@@ -20,11 +20,6 @@ HELLASWAG = {
     "split_type": "indomain", "label": 0,
 }  # fmt: skip
 OWN_MC = {"context": "Q: short?\nA:", "choices": [" yes", " no"], "label": 0}  # 4 words: too short to check
-
-
-def write_jsonl(path, rows):
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
 
 
 def test_contaminated_documents_are_rejected_with_the_task_and_the_ngram(tmp_path):

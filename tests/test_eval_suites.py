@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
-from conftest import assert_one_line_error, make_checkpoint, make_tokenizer, run_cli
+from conftest import assert_one_line_error, make_checkpoint, make_tokenizer, run_cli, write_jsonl
 
 from llmkit.checkpoint_files import save_checkpoint
 from llmkit.errors import UserError
@@ -126,11 +126,6 @@ def test_fewshot_prompts_are_seeded_and_never_show_the_scored_item():
     mmlu = import_rows(LAYOUTS["mmlu"], [ROWS["mmlu"][0]] * 2, "r")
     first = with_fewshot(mmlu, mmlu, 1, seed=0)[0]["prefix"]
     assert first == ROWS["mmlu"][1]["description"] + ROWS["mmlu"][1]["context"] + " B\n\n"
-
-
-def write_jsonl(path, rows):
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -6,11 +6,9 @@ as the process of rank 1 (LOCAL_RANK=1), whose GPU is cuda:1: every model it loa
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
-from conftest import add_one_prompts, make_checkpoint, make_tokenizer
+from conftest import add_one_prompts, make_checkpoint, make_tokenizer, write_jsonl
 from pretend_cuda import DeviceMismatch, device_of, pretend_cuda
 from test_pretrain import make_tokens
 from torch import nn
@@ -83,11 +81,11 @@ def checkpoints(tmp_path_factory):
     tokenizer = make_tokenizer(root / "tok")
     make_checkpoint(root / "sft", tokenizer, n_layers=1, d_model=32, seq_len=48)
     rows = add_one_prompts(24)
-    (root / "prompts.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    write_jsonl(root / "prompts.jsonl", rows)
     pairs = [{**r, "chosen": r["answer"], "rejected": "no"} for r in rows]
-    (root / "prefs.jsonl").write_text("".join(json.dumps(p) + "\n" for p in pairs))
+    write_jsonl(root / "prefs.jsonl", pairs)
     chats = [{"messages": [*r["prompt"], {"role": "assistant", "content": r["answer"]}]} for r in rows]
-    (root / "chats.jsonl").write_text("".join(json.dumps(c) + "\n" for c in chats))
+    write_jsonl(root / "chats.jsonl", chats)
     cfg = TrainConfig(max_steps=1, batch_size=4, eval_every=0, device="cpu", precision="fp32")
     run_train_reward(root / "sft", root / "prefs.jsonl", root / "rm", cfg, show_progress=False)
     return root

@@ -8,7 +8,7 @@ import random
 import pyarrow.parquet as pq
 import pytest
 import torch
-from conftest import add_one_prompts, make_checkpoint, make_tokenizer
+from conftest import add_one_prompts, make_checkpoint, make_tokenizer, write_jsonl
 
 from llmkit.errors import UserError
 from llmkit.train.chat_data import IGNORE
@@ -74,7 +74,7 @@ def test_short_grpo_run_logs_rewards_and_writes_a_policy(tmp_path):
     tok = make_tokenizer(tmp_path / "tok")
     make_checkpoint(tmp_path / "sft", tok, n_layers=1, d_model=32, seq_len=48)
     rows = add_one_prompts(40)
-    (tmp_path / "prompts.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    write_jsonl(tmp_path / "prompts.jsonl", rows)
     cfg = TrainConfig(lr=1e-3, warmup_steps=0, max_steps=4, batch_size=2, eval_every=2, log_every=2)
     manifest = run_grpo(
         tmp_path / "sft",
@@ -117,8 +117,8 @@ def number_sft(tmp_path_factory):
     prompts = [
         {"prompt": [{"role": "user", "content": f"P{i}: Say a number."}], "answer": "7"} for i in range(200)
     ]
-    (root / "chat.jsonl").write_text("".join(json.dumps(r) + "\n" for r in chats))
-    (root / "prompts.jsonl").write_text("".join(json.dumps(r) + "\n" for r in prompts))
+    write_jsonl(root / "chat.jsonl", chats)
+    write_jsonl(root / "prompts.jsonl", prompts)
     make_checkpoint(root / "base", tok, n_layers=2, d_model=64, seq_len=64)
     sft_cfg = TrainConfig(
         lr=5e-3, warmup_steps=5, max_steps=60, batch_size=16, eval_every=0, log_every=10, seed=0

@@ -5,17 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import SAMPLE, assert_one_line_error, run_cli
+from conftest import SAMPLE, assert_one_line_error, run_cli, write_jsonl
 
 from llmkit.artifacts import open_artifact
 from llmkit.data.importers import BadRow, from_gsm8k, from_hh_rlhf, run_import
 from llmkit.errors import UserError
 from llmkit.parquet import iter_rows
-
-
-def write_jsonl(path, rows):
-    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows))
-    return path
 
 
 def rows_of(path, sub=None):

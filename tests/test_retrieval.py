@@ -10,7 +10,7 @@ from collections import Counter
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import SAMPLE, assert_one_line_error, make_checkpoint, make_tokenizer, run_cli
+from conftest import SAMPLE, assert_one_line_error, make_checkpoint, make_tokenizer, run_cli, write_jsonl
 from test_bad_inputs import write_docs
 from test_generate import run_with_stdin
 from test_layers import cli_defaults
@@ -41,11 +41,6 @@ DOCS = [
      "Painters like the view of the river from the tower."},
     {"id": "blank", "url": "", "text": "\n\n"},
 ]  # fmt: skip
-
-
-def write_jsonl(path, rows):
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
 
 
 @pytest.fixture(scope="module")
