@@ -58,7 +58,7 @@ from rich.console import Console
 from rich.table import Table
 
 from llmkit.checkpoint_files import save_checkpoint
-from llmkit.device import device_name, resolve_device
+from llmkit.device import cpu_model, device_name, resolve_device
 from llmkit.engine import SamplingConfig, generate, torch_threads
 from llmkit.errors import UserError
 from llmkit.export import export_hf
@@ -200,8 +200,8 @@ def main() -> None:
     threads = torch.get_num_threads()
     load = os.getloadavg()[0]
     machine = {
-        "cpu": device_name(torch.device("cpu")), "device": device_name(device), "threads": threads, "omp_wait_policy": os.environ["OMP_WAIT_POLICY"],
-        "precision": "fp32", "load_average_1min": load,
+        "cpu": cpu_model(), "device": device_name(device), "threads": threads,
+        "omp_wait_policy": os.environ["OMP_WAIT_POLICY"], "precision": "fp32", "load_average_1min": load,
         "versions": {p: version(p) for p in ("torch", "transformers", "llama_cpp_python")},
     }  # fmt: skip
     console.print(

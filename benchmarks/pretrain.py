@@ -11,12 +11,12 @@ tinyshakespeare (nanoGPT's split), the tokens artifact, and `run_pretrain` (the 
 pretrain` runs). Throughput: `--steps` optimizer steps per preset and precision; tokens/s is the
 median over logged intervals, MFU = 6·N+attention FLOPs per token × tokens/s over the matmul peak
 measured in this same run (bf16 and fp32 n=2048 matmuls; n=8192 on a GPU, where each row is also
-set against the card's datasheet bf16 peak, llmkit.device.GPU_BF16_PEAK). Quality: train for `--budget` seconds of
-wall clock (the schedule follows the clock), then the validation loss over the whole last 10%, in
-nats per character so that any tokenizer compares with nanoGPT's character-level 1.47; then, in the
-same run and for the same seconds, nanoGPT's CPU recipe (benchmarks/nanogpt_reference.py: 4 × 128
-characters, context 64, batch 12, AdamW, cosine sized to the budget) on the same split, on the CPU
-(with --device cuda it is skipped: it is a CPU recipe).
+set against the card's datasheet bf16 peak, llmkit.device.GPU_BF16_PEAK). Quality: train for
+`--budget` seconds of wall clock (the schedule follows the clock), then the validation loss over
+the whole last 10%, in nats per character so that any tokenizer compares with nanoGPT's
+character-level 1.47; then, in the same run and for the same seconds, nanoGPT's CPU recipe
+(benchmarks/nanogpt_reference.py: 4 × 128 characters, context 64, batch 12, AdamW, cosine sized to
+the budget) on the same split, on the CPU (with --device cuda it is skipped: it is a CPU recipe).
 Results go to benchmarks/results/pretrain.json.
 """
 
@@ -250,9 +250,11 @@ def main() -> None:
                 f"{q['tokens_per_s']:,.0f}", f"{q['val_nats_per_char']:.4f}", f"≤ {goal_nats_per_char(device):.2f}",
                 f"{q['val_bits_per_byte']:.4f}",
             )  # fmt: skip
-            if device.type != "cpu" and not args.skip_reference:
+            if args.skip_reference:
+                pass
+            elif device.type != "cpu":
                 console.print("  nanoGPT's CPU recipe is a CPU reference: not run beside a GPU run")
-            elif not args.skip_reference:
+            else:
                 import nanogpt_reference
 
                 ref = nanogpt_reference.train(args.text.read_text(encoding="utf-8"), args.budget)
